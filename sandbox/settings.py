@@ -1,0 +1,61 @@
+"""Sandbox settings and scenarios."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+SCENARIOS: dict[str, dict] = {
+    "test": {},
+    "demo": {},
+    "bench": {
+        "people": 100_000,
+        "messages": 1_000_000,
+        "activities": 100_000,
+        "membership": 1_000_000,
+        "segments": 12,
+        "latency_ms": 100.0,
+        "jitter_ms": 50.0,
+    },
+}
+
+
+@dataclass
+class SandboxSettings:
+    """Every option of the sandbox. Defaults are the `test` scenario; port 0 picks an ephemeral port."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    scenario: str = "test"
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    rate_limit: float = 10.0  # requests per sliding 1-second window per key; 0 disables
+    people: int = 300
+    messages: int = 3000
+    activities: int = 2000
+    membership: int = 600  # total membership rows over all segments (approximate, per-person hashing)
+    segments: int = 5
+    seed: int = 1
+    api_key: str = "sandbox-key"
+    limited_api_key: str = "sandbox-key-limited"
+    export_delay: float = 2.0  # seconds an export stays pending
+    faults: dict | None = None
+    unwrapped_attributes: bool = False
+    anchor: int | None = None  # unix seconds of "server start"; None = now
+    download_url_ttl: int = 900  # seconds a pre-signed export download URL stays valid
+    message_days: int = 426  # messages spread over ~14 months before the anchor
+    activity_days: int = 40  # activities spread over 40 days (the API returns only the last 30)
+    request_log_limit: int = 200_000
+
+    @classmethod
+    def for_scenario(cls, scenario: str = "test", **overrides) -> SandboxSettings:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        values = dict(SCENARIOS[scenario])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["scenario"] = scenario
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return cls(**values)

@@ -1,0 +1,96 @@
+"""Keboola entry point: Customer.io App API -> CSV tables with manifests.
+
+Exit codes: 0 success, 1 user error (one readable sentence), 2 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from keboola.component.base import ComponentBase, sync_action
+from keboola.component.exceptions import UserException
+from keboola.component.sync_actions import MessageType, SelectElement, ValidationResult
+
+from configuration import Configuration, ConfigurationError, load_configuration
+from customerio import CustomerIoClient, RateLimiter, resolve_base_url
+from customerio.errors import CustomerIoError
+from datasets import REGISTRY, RunContext
+
+log = logging.getLogger("component")
+
+
+class Component(ComponentBase):
+    def run(self) -> None:
+        config = self._config()
+        state = self.get_state_file() or {}
+        new_state = dict(state)  # datasets that do not run keep their marks
+        started = time.monotonic()
+        with self._client(config) as client:
+            ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
+                             incremental_load=config.incremental_output, now=int(time.time()))
+            for key in config.enabled_datasets():
+                log.info("Extracting %s.", key)
+                dataset = REGISTRY[key](config)
+                new_state[key] = dataset.run(ctx, state.get(key) or {})
+        # Only now, with every table complete, do the marks advance.
+        self.write_state_file(new_state)
+        log.debug("Run finished in %.1f s.", time.monotonic() - started)
+
+    @sync_action("testConnection")
+    def test_connection(self) -> ValidationResult:
+        config = self._config()
+        with self._client(config) as client:
+            try:
+                segments = client.request_json("GET", "/v1/segments").get("segments") or []
+            except CustomerIoError as exc:
+                raise UserException(str(exc)) from None
+        return ValidationResult(f"Connected to Customer.io ({config.api_region.value.upper()} region); the key can "
+                                f"read {len(segments)} segments.", MessageType.SUCCESS)
+
+    @sync_action("listSegments")
+    def list_segments(self) -> list[SelectElement]:
+        config = self._config()
+        with self._client(config) as client:
+            try:
+                segments = client.request_json("GET", "/v1/segments").get("segments") or []
+            except CustomerIoError as exc:
+                raise UserException(str(exc)) from None
+        ordered = sorted(segments, key=lambda s: (str(s.get("name") or "").lower(), s.get("id") or 0))
+        return [SelectElement(value=str(s["id"]), label=f"{s.get('name') or 'Unnamed'} ({s['id']})")
+                for s in ordered if "id" in s]
+
+    def _config(self) -> Configuration:
+        try:
+            config = load_configuration(self.configuration.parameters)
+        except ConfigurationError as exc:
+            raise UserException(str(exc)) from None
+        if config.debug:
+            logging.getLogger().setLevel(logging.DEBUG)
+        return config
+
+    @staticmethod
+    def _client(config: Configuration) -> CustomerIoClient:
+        return CustomerIoClient(config.api_secret, resolve_base_url(config.api_region.value),
+                                rate_limiter=RateLimiter(10.0))
+
+
+def main() -> int:
+    try:
+        Component().execute_action()
+    except (UserException, CustomerIoError) as exc:
+        # A user error: one sentence, no traceback.
+        logging.getLogger("component").error("%s", exc)
+        return 1
+    except Exception:
+        logging.getLogger("component").exception("Unexpected error; please report it with the job id.")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    if code:  # datadirtest runs this module in-process: a success must not call exit()
+        sys.exit(code)

@@ -1,0 +1,336 @@
+"""The component's configuration (the `parameters` object of config.json), validated with pydantic.
+
+The older component's keys keep working: `#api_secret`, `api_region`, `incremental_output` (0/1),
+`campaigns`, `segments`, and the optional sections `activities`, `messages`, `customers` written as a list of
+at most one object (the UI's "optional section" form) or, now also, as a plain object.
+Every invalid value becomes one readable sentence that names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from customerio.catalog import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES, is_activity_type
+from customerio.filters import FilterError, parse_filter
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(ValueError):
+    """One sentence that tells the user which key to fix and how."""
+
+
+class Region(StrEnum):
+    US = "us"
+    EU = "eu"
+
+
+class ActivityMode(StrEnum):
+    PARSED_DATA = "PARSED_DATA"
+    SINGLE_TABLE = "SINGLE_TABLE"
+
+
+class CustomersMode(StrEnum):
+    SEARCH = "search"
+    EXPORT = "export"
+
+
+class AttributesLayout(StrEnum):
+    WIDE = "wide"
+    LONG = "long"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class MessagesSettings(_Section):
+    types: list[str] = Field(default_factory=list)
+    incremental_output: bool = False  # "Continue since last run"
+    date_from: str = ""
+    metrics_lookback_days: int = Field(default=30, ge=0, le=3650)
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _types(cls, value: Any) -> list[str]:
+        types = _string_list(value, "messages.types")
+        kept = []
+        for name in types:
+            if name in RETIRED_MESSAGE_TYPES:
+                log.warning("Message type '%s' is ignored: Customer.io no longer has it.", name)
+                continue
+            if name not in MESSAGE_TYPES:
+                raise ValueError(f"unknown message type '{name}'; allowed are {', '.join(MESSAGE_TYPES)}")
+            if name not in kept:
+                kept.append(name)
+        return kept
+
+    @field_validator("date_from")
+    @classmethod
+    def _date_from(cls, value: str) -> str:
+        if value.strip():
+            parse_date_from(value, datetime.now(UTC))
+        return value.strip()
+
+
+class ActivitiesSettings(_Section):
+    types: list[str] = Field(default_factory=list)
+    mode: ActivityMode = ActivityMode.PARSED_DATA
+    # The UI has always saved `delete`; the older code read `deleted` (and so never honoured it). Both work.
+    delete: bool = Field(default=False, validation_alias="delete")
+    incremental_output: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deleted_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "delete" not in data and "deleted" in data:
+            data = {**data, "delete": data["deleted"]}
+        return data
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _types(cls, value: Any) -> list[str]:
+        types = _string_list(value, "activities.types")
+        for name in types:
+            if not is_activity_type(name):
+                from customerio.catalog import ACTIVITY_TYPES
+
+                close = difflib.get_close_matches(name, ACTIVITY_TYPES, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown activity type '{name}'; use a type from the list in the configuration "
+                                 f"form or an object form such as '_o:1:create'.{hint}")
+        return list(dict.fromkeys(types))
+
+
+class CustomersSettings(_Section):
+    filters: str = ""
+    attributes: list[str] = Field(default_factory=list)
+    mode: CustomersMode = CustomersMode.SEARCH
+    attributes_layout: AttributesLayout = AttributesLayout.WIDE
+    export_timeout_minutes: int = Field(default=120, ge=1, le=24 * 60)
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _filters(cls, value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, dict):
+            import json
+
+            value = json.dumps(value)
+        if not isinstance(value, str):
+            raise ValueError("must be the filter as JSON text")
+        try:
+            parse_filter(value)
+        except FilterError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            items = [item.strip() for item in value.split(",")]
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            items = [item.strip() for item in value]
+        else:
+            raise ValueError("must be a comma-separated list of attribute names")
+        names: list[str] = []
+        for item in items:
+            if not item:
+                continue
+            if item in names:
+                log.warning("Customer attribute '%s' is listed twice; it is read once.", item)
+                continue
+            names.append(item)
+        return names
+
+    @property
+    def filter(self) -> dict | None:
+        return parse_filter(self.filters)
+
+
+class SegmentMembershipSettings(_Section):
+    segment_ids: list[int] = Field(default_factory=list)
+
+    @field_validator("segment_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> list[int]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("must be a list of segment ids")
+        ids = []
+        for item in value:
+            if isinstance(item, bool) or not re.fullmatch(r"\d+", str(item).strip()):
+                raise ValueError(f"'{item}' is not a segment id (a whole number)")
+            ids.append(int(str(item).strip()))
+        return list(dict.fromkeys(ids))
+
+
+class Configuration(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    api_secret: str = Field(alias="#api_secret", repr=False)
+    api_region: Region = Region.US
+    incremental_output: bool = True
+    campaigns: bool = False
+    segments: bool = False
+    activities: ActivitiesSettings | None = None
+    messages: MessagesSettings | None = None
+    customers: CustomersSettings | None = None
+    segment_membership: SegmentMembershipSettings | None = None
+    debug: bool = False
+
+    @field_validator("api_secret", mode="before")
+    @classmethod
+    def _secret(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("fill in the App API key")
+        return value.strip()
+
+    @field_validator("api_region", mode="before")
+    @classmethod
+    def _region(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("incremental_output", mode="before")
+    @classmethod
+    def _load_type(cls, value: Any) -> bool:
+        if value is None:
+            return True
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValueError("must be 0 (full load) or 1 (incremental update)")
+
+    @field_validator("campaigns", "segments", "debug", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> bool:
+        if value is None:
+            return False
+        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+            return bool(value)
+        raise ValueError("must be true or false")
+
+    @field_validator("activities", "messages", "customers", "segment_membership", mode="before")
+    @classmethod
+    def _optional_section(cls, value: Any) -> Any:
+        # The UI stores an optional section as a list of at most one object; an empty list means "off".
+        if value is None or value == [] or value == {}:
+            return None
+        if isinstance(value, list):
+            if len(value) > 1:
+                raise ValueError("must hold at most one settings object")
+            value = value[0]
+        if not isinstance(value, dict):
+            raise ValueError("must be a settings object (or a list with one settings object)")
+        if value.get("enabled") is False:
+            return None
+        return value
+
+    @property
+    def load_type(self) -> str:
+        return "incremental" if self.incremental_output else "full"
+
+    def enabled_datasets(self) -> list[str]:
+        keys = []
+        for key in ("campaigns", "segments"):
+            if getattr(self, key):
+                keys.append(key)
+        for key in ("messages", "activities", "customers", "segment_membership"):
+            if getattr(self, key) is not None:
+                keys.append(key)
+        return keys
+
+
+def load_configuration(parameters: Any) -> Configuration:
+    """Validate `parameters`; raise ConfigurationError with one sentence on the first problem."""
+    if not isinstance(parameters, dict) or not parameters:
+        raise ConfigurationError("The configuration is empty: fill in the App API key (#api_secret) and choose "
+                                 "at least one dataset.")
+    if "#api_secret" not in parameters:
+        raise ConfigurationError("The configuration has no App API key: fill in '#api_secret'.")
+    try:
+        config = Configuration.model_validate(parameters)
+    except ValidationError as exc:
+        raise ConfigurationError(_sentence(exc)) from None
+    if not config.enabled_datasets():
+        raise ConfigurationError("No dataset is selected: enable at least one of campaigns, segments, messages, "
+                                 "activities, customers or segment_membership.")
+    return config
+
+
+_ALLOWED = {
+    "api_region": "'us' or 'eu'",
+    "mode": "'PARSED_DATA' or 'SINGLE_TABLE' for activities, 'search' or 'export' for customers",
+    "attributes_layout": "'wide' or 'long'",
+}
+
+
+def _sentence(exc: ValidationError) -> str:
+    # include_input=False: pydantic would otherwise echo the input, and the input may be the API key.
+    error = exc.errors(include_input=False, include_url=False)[0]
+    location = [str(part) for part in error["loc"] if not str(part).isdigit()]
+    key = ".".join(location) or "configuration"
+    if key == "api_secret":
+        key = "#api_secret"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if error["type"] == "enum":
+        message = f"must be {_ALLOWED.get(location[-1], message)}"
+    elif error["type"] in ("bool_type", "bool_parsing"):
+        message = "must be true or false"
+    elif error["type"] in ("int_type", "int_parsing"):
+        message = "must be a whole number"
+    elif error["type"] == "model_type":
+        message = "must be a settings object"
+    elif error["type"] == "list_type":
+        message = "must be a list"
+    elif error["type"] in ("string_type",):
+        message = "must be text"
+    elif error["type"] == "missing":
+        message = "is required"
+    if message.startswith("The customers filter"):
+        return message  # already names where and what to fix
+    sentence = f"Invalid configuration value '{key}': {message}"
+    return sentence if sentence.endswith((".", "?")) else sentence + "."
+
+
+def _string_list(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("must be a list of type names")
+    return [item.strip() for item in value if item.strip()]
+
+
+_DAYS_AGO = re.compile(r"^\s*(\d+)\s+days?\s+ago\s*$", re.IGNORECASE)
+
+
+def parse_date_from(value: str, now: datetime) -> int:
+    """`YYYY-MM-DD`, `today`, `yesterday` or `N days ago` -> unix seconds (UTC midnight)."""
+    text = value.strip().lower()
+    if text in ("today", "yesterday"):
+        day = now.date() - timedelta(days=1 if text == "yesterday" else 0)
+    elif match := _DAYS_AGO.match(text):
+        day = now.date() - timedelta(days=int(match.group(1)))
+    else:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a date; use YYYY-MM-DD or 'N days ago'") from None
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())

@@ -1,0 +1,36 @@
+"""Customer.io App API client (no Keboola imports)."""
+
+from .client import ClientStats, CustomerIoClient, parse_retry_after
+from .errors import (
+    AuthenticationError,
+    BadRequestError,
+    CustomerIoError,
+    ExpiredDownloadError,
+    InvalidResponseError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+from .rate_limiter import RateLimiter
+from .regions import REGIONS, resolve_base_url
+
+__all__ = [
+    "REGIONS",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStats",
+    "CustomerIoClient",
+    "CustomerIoError",
+    "ExpiredDownloadError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RateLimiter",
+    "ServerError",
+    "parse_retry_after",
+    "resolve_base_url",
+]

@@ -1,0 +1,268 @@
+"""Customers export mode: one Customer.io export job, streamed into the same customers layout as search mode.
+
+1. POST /v1/exports/customers ``{"filters": <filter or everyone>, "attributes": [names]}`` starts the job.
+2. GET /v1/exports/{id} is polled until ``status`` is ``done``: every 2 s at first, the wait growing by half each
+   time up to 30 s, until ``export_timeout_minutes`` (default 2 hours) have passed. ``failed: true`` (or status
+   ``failed``) ends the run with a readable error.
+3. GET /v1/exports/{id}/download gives a pre-signed URL (valid 15 minutes); ``client.download`` streams it into a
+   temporary file (no Authorization header; a body cut off half way is retried by the client). A refused URL
+   (403/401: expired) or a download that still fails gets a fresh URL and another try.
+4. The file (CSV, optionally gzip-compressed, optional UTF-8 BOM) is read row by row with the csv module and
+   normalised (``normalise_export``): the identifier columns ``cio_id``, ``id``, ``email`` are found by name
+   (exact, else ignoring case and surrounding spaces; ``customer_id`` also counts as ``id``); each configured
+   attribute is the column with exactly its name (else ignoring case); ``unsubscribed``, when the file has it, is
+   normalised to ``true``/``false``; ``devices`` is not part of an export and stays empty. An attribute named like
+   an identifier (``email``) reads the same file column as the identifier, and goes to its own attribute column,
+   exactly as in search mode. Other file columns are not attributes that were asked for; they are left out (and
+   named in the log). Rows without a ``cio_id`` cannot be keyed and are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from configuration import CustomersSettings
+from customerio.errors import CustomerIoError, ExpiredDownloadError, InvalidResponseError, ServerError
+
+from .base import RunContext
+
+if TYPE_CHECKING:
+    from .customers import Output
+
+log = logging.getLogger(__name__)
+
+CREATE_PATH = "/v1/exports/customers"
+
+POLL_FIRST = 2.0  # seconds before the first status check
+POLL_FACTOR = 1.5
+POLL_MAX = 30.0
+DOWNLOAD_ATTEMPTS = 5  # fresh URLs tried before giving up
+PROGRESS_EVERY = 10_000  # rows between progress updates
+
+_ID_ALIASES = {"cio_id": ("cio_id",), "id": ("id", "customer_id"), "email": ("email",)}
+_TRUE = frozenset({"true", "1", "yes", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "f", "n"})
+
+
+class ExportFailedError(CustomerIoError):
+    """Customer.io reported the export job as failed, or it did not finish in time."""
+
+
+def run_export(ctx: RunContext, settings: CustomersSettings, output: Output, *, everyone: dict,
+               sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
+    """Run one export job and write its rows; returns the number of people written."""
+    attributes = list(settings.attributes)
+    body = {"filters": settings.filter or everyone, "attributes": attributes}
+    created = ctx.client.request_json("POST", CREATE_PATH, json_body=body)
+    export = _export_of(created, CREATE_PATH)
+    export_id = export.get("id")
+    if export_id in (None, ""):
+        raise InvalidResponseError(f"Customer.io answered POST {CREATE_PATH} without an export id; try again later.",
+                                   path=CREATE_PATH)
+    log.info("Customers export %s started (%s).", export_id,
+             f"attributes: {', '.join(attributes)}" if attributes else "identifier columns only")
+    deadline = clock() + settings.export_timeout_minutes * 60
+    export = wait_for_export(ctx, export_id, export, deadline, settings.export_timeout_minutes, sleep=sleep,
+                             clock=clock)
+    total = export.get("total") if isinstance(export.get("total"), int) else None
+    log.info("Customers export %s is ready%s; downloading.", export_id, f" ({total:,} people)" if total else "")
+    spool_dir = ctx.tables_dir.parent
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(prefix=".customers-export-", dir=spool_dir) as file:
+        size = download_export(ctx, export_id, file, deadline, settings.export_timeout_minutes, sleep=sleep,
+                               clock=clock)
+        log.info("Customers export %s downloaded (%s bytes); writing customers.", export_id, f"{size:,}")
+        file.seek(0)
+        progress = ctx.progress("customers export", unit="people", total=total)
+        sink = output.sink((0,))
+        rows = normalise_export(file, attributes, sink.write, progress.add)
+        sink.close()
+    log.info("Customers: %s people read from export %s.", f"{rows:,}", export_id)
+    return rows
+
+
+def wait_for_export(ctx: RunContext, export_id: Any, export: dict, deadline: float, minutes: int, *,
+                    sleep: Callable[[float], None], clock: Callable[[], float]) -> dict:
+    """Poll GET /v1/exports/{id} until done; raise ExportFailedError when it fails or the deadline passes."""
+    path = f"/v1/exports/{export_id}"
+    interval = POLL_FIRST
+    started = clock()
+    while True:
+        _check_failed(export, export_id)
+        if export.get("status") == "done":
+            return export
+        if clock() + interval > deadline:
+            raise ExportFailedError(
+                f"The customers export {export_id} did not finish within {minutes} minutes "
+                f"(export_timeout_minutes): raise export_timeout_minutes, narrow the filter, or use mode 'search'.",
+                path=path)
+        sleep(interval)
+        interval = min(interval * POLL_FACTOR, POLL_MAX)
+        export = _export_of(ctx.client.request_json("GET", path), path)
+        log.debug("Customers export %s: status %s after %.0f s.", export_id, export.get("status"), clock() - started)
+
+
+def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: float, minutes: int, *,
+                    sleep: Callable[[float], None], clock: Callable[[], float]) -> int:
+    """Fetch a download URL and stream it into ``file``; a refused (expired) URL or a failed download gets a new URL."""
+    path = f"/v1/exports/{export_id}/download"
+    last: CustomerIoError | None = None
+    interval = POLL_FIRST
+    attempts = 0
+    while attempts < DOWNLOAD_ATTEMPTS:
+        url = ctx.client.request_json("GET", path).get("url")
+        if not isinstance(url, str) or not url:
+            # Not ready yet (the older component saw this right after "done"): wait like the status poll.
+            if clock() + interval > deadline:
+                raise ExportFailedError(
+                    f"Customer.io gave no download link for the customers export {export_id} within {minutes} "
+                    "minutes (export_timeout_minutes): raise export_timeout_minutes or try again later.", path=path)
+            sleep(interval)
+            interval = min(interval * POLL_FACTOR, POLL_MAX)
+            continue
+        attempts += 1
+        try:
+            return ctx.client.download(url, file)
+        except ExpiredDownloadError as exc:
+            log.info("The download link of customers export %s expired; fetching a new one.", export_id)
+            last = exc
+        except (ServerError, InvalidResponseError) as exc:
+            log.warning("Downloading customers export %s failed (%s); trying again with a new link.", export_id, exc)
+            last = exc
+    raise ExportFailedError(
+        f"The customers export {export_id} could not be downloaded in {DOWNLOAD_ATTEMPTS} attempts, the last one "
+        f"failing with: {last}", path=path)
+
+
+def _export_of(response: dict, path: str) -> dict:
+    export = response.get("export")
+    if not isinstance(export, dict):
+        raise InvalidResponseError(f"Customer.io answered {path} without an 'export' object; try again later.",
+                                   path=path)
+    return export
+
+
+def _check_failed(export: dict, export_id: Any) -> None:
+    if export.get("failed") is True or export.get("status") == "failed":
+        raise ExportFailedError(
+            f"Customer.io reports that the customers export {export_id} failed: check the filter and the attribute "
+            "names, then run again (or use mode 'search').", path=f"/v1/exports/{export_id}")
+
+
+# ---------------------------------------------------------------------------------------------------- the file
+
+
+def open_text(file: IO[bytes]) -> io.TextIOBase:
+    """The export file as text: gzip is detected by its magic bytes; a UTF-8 BOM is dropped."""
+    head = file.read(2)
+    file.seek(0)
+    raw: IO[bytes] = gzip.GzipFile(fileobj=file, mode="rb") if head == b"\x1f\x8b" else file  # type: ignore[assignment]
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def normalise_export(file: IO[bytes], attributes: Sequence[str], write: Callable[..., None],
+                     report: Callable[[int], None] = lambda n: None) -> int:
+    """Stream the export file into ``write(cio_id, id, email, unsubscribed, devices, attributes)`` calls."""
+    text = open_text(file)
+    try:
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return 0
+        columns = _map_columns(header, attributes)
+        return _write_rows(reader, columns, attributes, write, report)
+    finally:
+        text.detach()
+
+
+class _Columns:
+    def __init__(self, cio_id: int, person_id: int | None, email: int | None, unsubscribed: int | None,
+                 attributes: list[tuple[str, int | None]]):
+        self.cio_id = cio_id
+        self.id = person_id
+        self.email = email
+        self.unsubscribed = unsubscribed
+        self.attributes = attributes
+
+
+def _find(header: Sequence[str], names: Sequence[str]) -> int | None:
+    for name in names:
+        if name in header:
+            return header.index(name)
+    folded = [h.strip().lower() for h in header]
+    for name in names:
+        if name.lower() in folded:
+            return folded.index(name.lower())
+    return None
+
+
+def _map_columns(header: list[str], attributes: Sequence[str]) -> _Columns:
+    cio_id = _find(header, _ID_ALIASES["cio_id"])
+    if cio_id is None:
+        raise InvalidResponseError(
+            f"The customers export file has no cio_id column (its columns: {', '.join(header[:20])}), so its rows "
+            "cannot be keyed; use mode 'search' and report this to the component's maintainers.")
+    person_id = _find(header, _ID_ALIASES["id"])
+    email = _find(header, _ID_ALIASES["email"])
+    unsubscribed = _find(header, ("unsubscribed",))
+    mapped = [(name, _find(header, (name,))) for name in attributes]
+    absent = [name for name, index in mapped if index is None]
+    if absent:
+        log.info("The customers export has no column for the attributes %s; they are written empty.",
+                 ", ".join(absent))
+    used = {cio_id, person_id, email, unsubscribed} | {index for _, index in mapped}
+    extra = [name for index, name in enumerate(header) if index not in used]
+    if extra:
+        log.info("The customers export file also has the columns %s, which are not configured attributes; they "
+                 "are left out.", ", ".join(extra[:20]))
+    return _Columns(cio_id, person_id, email, unsubscribed, mapped)
+
+
+def _write_rows(reader: Iterator[list[str]], columns: _Columns, attributes: Sequence[str],
+                write: Callable[..., None], report: Callable[[int], None]) -> int:
+    cio_index, id_index, email_index, unsub_index = columns.cio_id, columns.id, columns.email, columns.unsubscribed
+    attribute_columns = columns.attributes
+    rows = 0
+    skipped = 0
+    pending = 0
+    for record in reader:
+        if not record:
+            continue
+        width = len(record)
+        cio_id = record[cio_index].strip() if cio_index < width else ""
+        if not cio_id:
+            skipped += 1
+            continue
+        person_id = record[id_index] if id_index is not None and id_index < width else ""
+        email = record[email_index] if email_index is not None and email_index < width else ""
+        unsubscribed = _boolean(record[unsub_index]) if unsub_index is not None and unsub_index < width else ""
+        # An empty cell is an attribute the person does not have (as in search mode, where it is simply absent).
+        values = {name: record[index] for name, index in attribute_columns
+                  if index is not None and index < width and record[index] != ""}
+        write(cio_id, person_id, email, unsubscribed, "", values)
+        rows += 1
+        pending += 1
+        if pending >= PROGRESS_EVERY:
+            report(pending)
+            pending = 0
+    if pending:
+        report(pending)
+    if skipped:
+        log.warning("The customers export had %s rows without a cio_id; they are skipped.", f"{skipped:,}")
+    return rows
+
+
+def _boolean(value: str) -> str:
+    low = value.strip().lower()
+    if low in _TRUE:
+        return "true"
+    if low in _FALSE:
+        return "false"
+    return ""

@@ -1,0 +1,193 @@
+"""Segment membership: who is in which segment -> segment_membership.csv (primary key segment_id, cio_id).
+
+GET /v1/segments/{id}/membership (``limit=30000``, the API maximum, paged with ``start``/``next``) for the
+configured segments, or for every segment (GET /v1/segments, in id order) when the list is empty. A segment that
+answers 404 (deleted after it was listed, or a wrong id) is skipped with a warning.
+
+Segments are read concurrently, one chain per segment keyed by its position, so the file lists the segments in
+the configured (or id) order whatever the thread timing. The per-row path builds plain dicts of strings
+directly (no generic flatten), and a segment with several pages reads its next page while the current one is
+written (at most ``PREFETCH_SLOTS`` segments do so at a time, which bounds memory to a few pages).
+A segment with more than one page also gets its own progress line with the total from
+GET /v1/segments/{id}/customer_count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from customerio.errors import InvalidResponseError, NotFoundError
+from output import ChainWriter, TableSpec, TableWriter, to_cell
+from progress import Progress
+
+from .base import Dataset, RunContext, Tables
+
+log = logging.getLogger(__name__)
+
+SPEC = TableSpec(
+    name="segment_membership",
+    primary_key=("segment_id", "cio_id"),
+    seed_columns=("segment_id", "cio_id", "id", "email"),
+    column_types={"segment_id": "INTEGER"},
+    description="Customer.io segment membership: one row per person per segment.",
+)
+
+
+class SegmentMembership(Dataset):
+    key = "segment_membership"
+
+    PAGE_LIMIT = 30000  # people per page (the API maximum)
+    PREFETCH_SLOTS = 2  # segments that may read their next page while writing the current one
+
+    def run(self, ctx: RunContext, state: dict) -> dict:
+        settings = self.config.segment_membership
+        segment_ids = list(settings.segment_ids) if settings and settings.segment_ids else self._all_segments(ctx)
+        tables = Tables(ctx, state)
+        progress = ctx.progress("segment_membership", unit="rows")
+        progress.step(0, total=len(segment_ids))
+        prefetch = threading.BoundedSemaphore(max(1, self.PREFETCH_SLOTS))
+        with tables.open(SPEC) as table:
+            workers = max(1, min(ctx.max_workers, len(segment_ids) or 1))
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segment-membership")
+            futures: list[Future] = []
+            try:
+                futures = [pool.submit(self._read_segment, ctx, table, position, segment_id, progress, prefetch)
+                           for position, segment_id in enumerate(segment_ids)]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()  # the first failure, if any
+                for future in futures:
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        log.info("Segment membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
+        return {"columns": tables.columns}
+
+    @staticmethod
+    def _all_segments(ctx: RunContext) -> list[int]:
+        response = ctx.client.request_json("GET", "/v1/segments")
+        segments = response.get("segments")
+        if segments is None:
+            segments = []
+        if not isinstance(segments, list):
+            raise InvalidResponseError("Customer.io answered GET /v1/segments without a 'segments' list; try again "
+                                       "later.", path="/v1/segments")
+        ids = {item["id"] for item in segments
+               if isinstance(item, dict) and isinstance(item.get("id"), int) and not isinstance(item["id"], bool)}
+        log.info("Segment membership: reading all %d segments.", len(ids))
+        return sorted(ids)
+
+    def _read_segment(self, ctx: RunContext, table: TableWriter, position: int, segment_id: int,
+                      progress: Progress, prefetch: threading.BoundedSemaphore) -> None:
+        path = f"/v1/segments/{segment_id}/membership"
+        pages = ctx.client.paginate("GET", path, params={"limit": self.PAGE_LIMIT})
+        chain: ChainWriter | None = None
+        own: Progress | None = None
+        rows = 0
+        try:
+            with contextlib.closing(_read_ahead(pages, prefetch)) as ahead:
+                for index, page in enumerate(ahead):
+                    if index == 0 and page.get("next"):
+                        own = self._segment_progress(ctx, segment_id)
+                    identifiers = page.get("identifiers")
+                    if not identifiers:  # null for an empty segment
+                        if page.get("ids"):
+                            raise InvalidResponseError(
+                                f"Customer.io answered GET {path} with 'ids' but without 'identifiers'; try again "
+                                "later.", path=path)
+                        continue
+                    if chain is None:
+                        chain = table.chain((position,))
+                    written = _write_members(chain, str(segment_id), identifiers)
+                    rows += written
+                    progress.add(written)
+                    if own is not None:
+                        own.add(written)
+        except NotFoundError:
+            if rows:
+                log.warning("Segment %s was deleted while it was read (404); the %s rows read before are kept.",
+                            segment_id, f"{rows:,}")
+            else:
+                log.warning("Segment %s was not found (404): it was probably deleted after it was listed or chosen; "
+                            "it is skipped.", segment_id)
+        finally:
+            if chain is not None:
+                chain.close()
+        progress.step()
+        log.debug("Segment %s: %s members.", segment_id, f"{rows:,}")
+
+    @staticmethod
+    def _segment_progress(ctx: RunContext, segment_id: int) -> Progress | None:
+        try:
+            count = ctx.client.request_json("GET", f"/v1/segments/{segment_id}/customer_count").get("count")
+        except NotFoundError:
+            return None
+        total = count if isinstance(count, int) and not isinstance(count, bool) else None
+        if total:
+            log.info("Segment %s: %s members to read.", segment_id, f"{total:,}")
+        return ctx.progress(f"segment {segment_id} membership", unit="rows", total=total)
+
+
+def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any]) -> int:
+    """The hot path: one plain dict of strings per member, same keys in the same order (the writer's fast path)."""
+    write = chain.write
+    count = 0
+    for item in identifiers:
+        cio_id = item.get("cio_id")
+        person_id = item.get("id")
+        email = item.get("email")
+        write({
+            "segment_id": segment_id,
+            "cio_id": cio_id if type(cio_id) is str else to_cell(cio_id),
+            "id": person_id if type(person_id) is str else to_cell(person_id),
+            "email": email if type(email) is str else to_cell(email),
+        })
+        count += 1
+    return count
+
+
+_END = object()
+
+
+def _read_ahead(pages: Iterator[dict], slots: threading.BoundedSemaphore) -> Iterator[dict]:
+    """Yield the pages; while the consumer handles one page, fetch the next in a helper thread if a slot is free.
+
+    A single-page segment never starts a helper. The generator ``pages`` is only ever advanced by one thread at a
+    time (each fetch waits for the previous one), so its state stays consistent.
+    """
+    page = next(pages, _END)
+    if page is _END:
+        return
+    if not page.get("next"):
+        yield page
+        return
+    helper: ThreadPoolExecutor | None = None
+    try:
+        while page is not _END:
+            following: Future | None = None
+            holding = slots.acquire(blocking=False)
+            if holding:
+                if helper is None:
+                    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="membership-prefetch")
+                following = helper.submit(next, pages, _END)
+            try:
+                yield page
+                page = following.result() if following is not None else next(pages, _END)
+            finally:
+                if holding:
+                    if following is not None and not following.done():
+                        following.cancel()
+                        wait([following])
+                    slots.release()
+    finally:
+        if helper is not None:
+            helper.shutdown(wait=True)

@@ -1,0 +1,128 @@
+"""Keboola Storage column and table names.
+
+Storage rules applied here: only ASCII letters, digits and ``_``; no leading ``_``; at most 64 characters;
+unique ignoring case; never empty.
+
+Sanitising one name: accents are transliterated (NFKD, combining marks dropped: ``město`` -> ``mesto``); every
+run of other characters (spaces, punctuation, CJK, ``_``) becomes one ``_``; leading and trailing ``_`` are
+stripped; an empty result becomes ``column`` (``table`` for tables). A name longer than 64 characters is cut
+to 55 characters plus ``_`` and 8 hex digits of a SHA-1 of the whole lower-cased sanitised name, so two long
+names that share their first 64 characters still get distinct, readable, stable names.
+
+Names are assigned in order; the first one keeps the plain name, and a later name equal to an earlier one
+ignoring case gets ``_2``, ``_3``, ... (the base is cut so the total stays within 64 and the suffixed name is
+itself checked against all earlier names). Because only earlier names matter, extending the list never renames
+earlier columns (append-stable), which keeps names stable across incremental runs when the known order is kept
+in state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "ColumnClash",
+    "renamed_clashes",
+    "sanitize",
+    "storage_column_names",
+    "table_name",
+    "table_names",
+]
+
+MAX_NAME_LENGTH = 64
+_HASH_LENGTH = 8
+_OTHER = re.compile(r"[^A-Za-z0-9]+")
+
+
+class ColumnClash(NamedTuple):
+    """A source key whose Storage name had to be changed because an earlier key already held it."""
+
+    source: str  # the original key that was renamed
+    clashes_with: str  # the earlier original key that keeps the plain name
+    name: str  # the final Storage name of ``source``
+
+    def message(self, table: str) -> str:
+        return (
+            f"Columns '{self.clashes_with}' and '{self.source}' of table {table} clash in Storage; "
+            f"'{self.source}' is written as '{self.name}'."
+        )
+
+
+def sanitize(text: str, fallback: str = "column") -> str:
+    """One name made valid on its own (not yet unique): see the module rules."""
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    name = _OTHER.sub("_", text).strip("_") or fallback
+    return _fit(name)
+
+
+def _fit(name: str) -> str:
+    if len(name) <= MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha1(name.lower().encode("ascii")).hexdigest()[:_HASH_LENGTH]
+    return f"{name[: MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip('_')}_{digest}"
+
+
+def _assign_unique(plains: Iterable[str]) -> list[str]:
+    """Make names unique ignoring case, in order; the first keeps its plain name."""
+    taken: set[str] = set()
+    next_suffix: dict[str, int] = {}
+    names: list[str] = []
+    for plain in plains:
+        name = plain
+        low = plain.lower()
+        if low in taken:
+            n = next_suffix.get(low, 2)
+            while True:
+                suffix = f"_{n}"
+                name = plain[: MAX_NAME_LENGTH - len(suffix)].rstrip("_") + suffix
+                n += 1
+                if name.lower() not in taken:
+                    break
+            next_suffix[low] = n
+        taken.add(name.lower())
+        names.append(name)
+    return names
+
+
+def storage_column_names(source_keys: Sequence[str]) -> list[str]:
+    """Storage column names for ``source_keys`` (same length and order; valid, unique ignoring case)."""
+    return _assign_unique(sanitize(str(key)) for key in source_keys)
+
+
+def renamed_clashes(source_keys: Sequence[str], names: Sequence[str] | None = None) -> list[ColumnClash]:
+    """The keys whose Storage name differs from their plain name because an earlier key held it.
+
+    ``names`` is the result of ``storage_column_names(source_keys)`` (computed when not given).
+    """
+    if names is None:
+        names = storage_column_names(source_keys)
+    owner = {name.lower(): key for key, name in zip(source_keys, names, strict=True)}
+    clashes: list[ColumnClash] = []
+    for key, name in zip(source_keys, names, strict=True):
+        plain = sanitize(str(key))
+        if name != plain:
+            clashes.append(ColumnClash(str(key), str(owner.get(plain.lower(), "")), name))
+    return clashes
+
+
+def table_name(raw: str) -> str:
+    """A valid Storage table name (letters, digits, ``_``; <= 64) for one arbitrary string."""
+    return sanitize(raw, fallback="table")
+
+
+def table_names(raws: Iterable[str], prefix: str = "") -> dict[str, str]:
+    """Injective mapping ``raw -> table name`` (``prefix + raw`` sanitised), unique ignoring case.
+
+    Deterministic whatever the input order: raws whose name is already valid claim it first, then the rest in
+    sorted order; a clash gets ``_2``, ``_3``, ...
+    """
+    unique = set(raws)
+    plain = {raw: table_name(prefix + raw) for raw in unique}
+    ordered = sorted(unique, key=lambda raw: (plain[raw] != prefix + raw, raw))
+    return dict(zip(ordered, _assign_unique(plain[raw] for raw in ordered), strict=True))

@@ -1,0 +1,405 @@
+"""Streaming CSV table writer: per-chain spool files, deterministic merge, dynamic columns.
+
+A table is written through one or more *chains* (``writer.chain(key)``). Each chain appends rows to its own
+spool file (a hidden temporary folder next to ``tables_dir``), so a chain never waits for another and no row is
+held in memory. A chain's columns start with the fixed columns (known columns from state, then seed columns,
+then primary-key columns); keys first seen in a row are appended, sorted among themselves.
+
+``close()`` fixes the final column order (the fixed columns, then every other column seen in any chain, sorted
+by name) and merges the chains in sorted key order into ``<tables_dir>/<name>.csv`` with a header of Storage
+names. A chain whose columns already are the final columns and whose rows all have full width (no column was
+first seen after its first row; the usual case once the columns are known from state) is copied byte for byte;
+other chains are re-read and each row is re-ordered and padded.
+
+The same rows written to the same chain keys give a byte-identical file whatever the thread timing and whatever
+order the chains were written or closed in.
+
+CSV dialect: ``,`` delimiter, ``"`` quoting (minimal: a field is quoted when it holds ``,``, ``"``, ``\\r`` or
+``\\n``), ``\\n`` line ends, UTF-8 (a lone surrogate, which cannot be encoded, is written as ``?``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from output.naming import ColumnClash, renamed_clashes, storage_column_names
+
+__all__ = ["DATA_TYPES", "ChainWriter", "TableResult", "TableSpec", "TableWriter"]
+
+DATA_TYPES = frozenset({"STRING", "INTEGER", "NUMERIC", "FLOAT", "BOOLEAN", "DATE", "TIMESTAMP"})
+
+_ENCODING = "utf-8"
+_ERRORS = "replace"
+_SPOOL_BUFFER = 1 << 18
+_EMPTY_CELLS = repeat("")  # fills the cells of columns a row does not have
+_MAX_SEGMENTS = 64  # spool files per chain
+
+# JSON cells (activity data, customer attributes) can be far above csv's default 128 KiB field limit.
+with contextlib.suppress(OverflowError):
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a table is: its file name, keys, seed columns, data types (by source key) and description."""
+
+    name: str
+    primary_key: tuple[str, ...] = ()
+    seed_columns: tuple[str, ...] = ()
+    column_types: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in self.name):
+            raise ValueError(f"Table name {self.name!r} must be letters, digits, '_' or '-' (see output.table_name).")
+        object.__setattr__(self, "primary_key", tuple(self.primary_key))
+        object.__setattr__(self, "seed_columns", tuple(self.seed_columns))
+        bad = {key: kind for key, kind in self.column_types.items() if kind not in DATA_TYPES}
+        if bad:
+            raise ValueError(f"Unknown column types {bad} for table {self.name}; use one of {sorted(DATA_TYPES)}.")
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """What ``TableWriter.close()`` wrote. ``columns`` are source keys; ``names`` the matching Storage names."""
+
+    columns: list[str]
+    names: list[str]
+    rows: int
+    clashes: list[ColumnClash] = field(default_factory=list)
+    path: Path | None = None  # the written CSV; None when nothing was written (no columns at all)
+
+
+def _csv_writer(write: Callable[[str], Any]) -> Any:
+    """A csv writer that quotes fields holding ``\\r`` or ``\\n`` and ends lines with ``\\n``.
+
+    Python's minimal quoting only looks at the characters of the line terminator, so with ``\\n`` alone a bare
+    ``\\r`` would be written unquoted and split the row when read back. The writer therefore uses ``\\r\\n`` and
+    the target rewrites the terminator (csv calls ``write`` exactly once per row).
+    """
+
+    class _Target:
+        __slots__ = ()
+
+        @staticmethod
+        def write(line: str) -> Any:
+            return write(line[:-2] + "\n")
+
+    return csv.writer(_Target(), lineterminator="\r\n")
+
+
+@dataclass
+class _Segment:
+    """A finished spool file of one chain: every row has exactly ``columns`` unless ``short``."""
+
+    path: Path
+    columns: list[str]
+    rows: int
+    short: bool
+
+
+class ChainWriter:
+    """One chain of rows, written by one thread at a time. Obtain it from ``TableWriter.chain(key)``.
+
+    Rows go to a spool *segment* whose columns are the table's fixed columns (known, seed and primary-key columns)
+    followed by the other keys this chain has seen, sorted, i.e. the final order as far as the chain knows it.
+    Every row is written with all the segment's columns (missing keys as empty cells). When a row brings a new
+    key, a new segment is started with the new column set (or, before the segment's first row, the columns are
+    simply re-sorted), so once the keys are known the rows land in spool files that can be copied byte for byte
+    at merge time. After ``_MAX_SEGMENTS`` segments new columns are appended to the current segment instead, which
+    makes its earlier rows short; such a segment is re-ordered and padded at merge time.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_columns",
+        "_done",
+        "_file",
+        "_fixed",
+        "_index",
+        "_order",
+        "_others",
+        "_path",
+        "_rows",
+        "_short",
+        "_spool_dir",
+        "_stem",
+        "_writerow",
+        "key",
+    )
+
+    def __init__(self, key: tuple, spool_dir: Path, stem: str, fixed_columns: Sequence[str] = ()) -> None:
+        self.key = key
+        self._spool_dir = spool_dir
+        self._stem = stem
+        self._fixed = list(fixed_columns)
+        self._others: set[str] = set()  # keys seen in this chain that are not fixed columns
+        self._done: list[_Segment] = []
+        self._closed = False
+        self._open_segment()
+
+    def _open_segment(self) -> None:
+        self._path = self._spool_dir / f"{self._stem}-{len(self._done)}.csv"
+        self._file = open(self._path, "w", encoding=_ENCODING, errors=_ERRORS, newline="", buffering=_SPOOL_BUFFER)  # noqa: SIM115
+        self._writerow = _csv_writer(self._file.write).writerow
+        self._set_columns([*self._fixed, *sorted(self._others)])
+        self._rows = 0
+        self._short = False
+
+    def _set_columns(self, columns: list[str]) -> None:
+        self._columns = columns
+        self._index = {column: i for i, column in enumerate(columns)}
+        self._order = tuple(columns)
+
+    @property
+    def rows(self) -> int:
+        return sum(segment.rows for segment in self._done) + (0 if self._closed else self._rows)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column of this chain: the fixed ones, then the others seen, sorted."""
+        return [*self._fixed, *sorted(self._others)]
+
+    def write(self, row: Mapping[str, str]) -> None:
+        """Append one row ``{source_key: str}`` (values must already be strings, e.g. from ``flatten``)."""
+        if tuple(row) == self._order:  # same keys in the same order as the spool: write the values as they are
+            self._writerow(row.values())
+        else:
+            if not self._index.keys() >= row.keys():
+                self._add_columns(row)
+            self._writerow(map(row.get, self._columns, _EMPTY_CELLS))
+        self._rows += 1
+
+    def write_many(self, rows: Iterable[Mapping[str, str]]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def _add_columns(self, row: Mapping[str, str]) -> None:
+        if self._closed:
+            raise ValueError(f"Chain {self.key!r} is closed.")
+        new = [key for key in row if key not in self._index]
+        for key in new:
+            if type(key) is not str:
+                raise TypeError(f"Column names must be str, got {key!r}.")
+        self._others.update(new)
+        if not self._rows:
+            self._set_columns([*self._fixed, *sorted(self._others)])
+        elif len(self._done) + 1 < _MAX_SEGMENTS:
+            self._finish_segment()
+            self._open_segment()
+        else:
+            self._set_columns([*self._columns, *sorted(new)])
+            self._short = True
+
+    def _finish_segment(self) -> None:
+        self._file.close()
+        self._done.append(_Segment(self._path, self._columns, self._rows, self._short))
+
+    def close(self) -> None:
+        """Flush and close this chain's spool (idempotent). Writing afterwards raises ``ValueError``."""
+        if not self._closed:
+            self._closed = True
+            self._finish_segment()
+
+    def _segments(self) -> list[_Segment]:
+        self.close()
+        return self._done
+
+    def _discard(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+class TableWriter:
+    """Streams one output table. See the module docstring for the contract.
+
+    ``known_columns``: source keys remembered from earlier runs (state); they come first, in the given order,
+    and are never dropped even when absent from this run's data.
+    """
+
+    def __init__(self, tables_dir: Path | str, spec: TableSpec, known_columns: Sequence[str] = ()) -> None:
+        self.tables_dir = Path(tables_dir)
+        self.spec = spec
+        self.known_columns = list(dict.fromkeys(known_columns))
+        self._lock = threading.Lock()
+        self._chains: dict[tuple, ChainWriter] = {}
+        self._spool_dir: Path | None = None
+        self._result: TableResult | None = None
+        self._finished = False
+
+    @property
+    def path(self) -> Path:
+        return self.tables_dir / f"{self.spec.name}.csv"
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def chain(self, key: tuple = ()) -> ChainWriter:
+        """The chain for ``key`` (created on first use; thread-safe). Chains are merged in sorted key order."""
+        if not isinstance(key, tuple):
+            raise TypeError(f"Chain keys are tuples, got {key!r}.")
+        with self._lock:
+            chain = self._chains.get(key)
+            if chain is None:
+                if self._finished:
+                    raise RuntimeError(f"Table {self.spec.name} is already closed.")
+                stem = f"chain-{len(self._chains)}"
+                chain = ChainWriter(key, self._ensure_spool_dir(), stem, self._fixed_columns())
+                self._chains[key] = chain
+            return chain
+
+    def write(self, row: Mapping[str, str]) -> None:
+        """Write a row to the default chain ``()``."""
+        self.chain(()).write(row)
+
+    def _ensure_spool_dir(self) -> Path:
+        if self._spool_dir is None:
+            # Next to tables_dir (same filesystem, so the merged file is moved into place atomically) but outside
+            # it, so the platform never mistakes a spool for a table.
+            parent = self.tables_dir.parent
+            parent.mkdir(parents=True, exist_ok=True)
+            self._spool_dir = Path(tempfile.mkdtemp(prefix=f".spool-{self.spec.name}-", dir=parent))
+        return self._spool_dir
+
+    # -- finishing -----------------------------------------------------------------------------------------------
+
+    def _fixed_columns(self) -> list[str]:
+        """Known columns, then seeds, then primary-key columns (each once)."""
+        ordered = dict.fromkeys(self.known_columns)
+        ordered.update(dict.fromkeys(self.spec.seed_columns))
+        ordered.update(dict.fromkeys(self.spec.primary_key))
+        return list(ordered)
+
+    def final_columns(self) -> list[str]:
+        """Known columns, then seeds, then primary-key columns, then every other column seen, sorted."""
+        ordered = dict.fromkeys(self._fixed_columns())
+        others: set[str] = set()
+        for chain in self._chains.values():
+            others.update(chain._others)
+        others.difference_update(ordered)
+        return [*ordered, *sorted(others)]
+
+    def close(self) -> TableResult:
+        """Merge the chains into ``<tables_dir>/<name>.csv`` and return what was written (idempotent)."""
+        with self._lock:
+            if self._result is not None:
+                return self._result
+            if self._finished:
+                raise RuntimeError(f"Table {self.spec.name} was aborted.")
+            self._finished = True
+        try:
+            result = self._merge()
+        except BaseException:
+            self._cleanup()
+            raise
+        self._cleanup()
+        self._result = result
+        return result
+
+    def _merge(self) -> TableResult:
+        chains = [self._chains[key] for key in _sorted_keys(self._chains)]
+        for chain in chains:
+            chain.close()
+        columns = self.final_columns()
+        if not columns:
+            return TableResult(columns=[], names=[], rows=0)
+        names = storage_column_names(columns)
+        clashes = renamed_clashes(columns, names)
+        merged = self._ensure_spool_dir() / "merged.csv"
+        rows = 0
+        with open(merged, "wb") as binary:
+            text = io.TextIOWrapper(binary, encoding=_ENCODING, errors=_ERRORS, newline="")
+            writerow = _csv_writer(text.write).writerow
+            writerow(names)
+            for chain in chains:
+                for segment in chain._segments():
+                    rows += segment.rows
+                    if not segment.rows:
+                        continue
+                    if segment.columns == columns and not segment.short:
+                        text.flush()
+                        with open(segment.path, "rb") as spool:
+                            shutil.copyfileobj(spool, binary, 1 << 20)
+                    else:
+                        _copy_reordered(segment, columns, writerow)
+            text.flush()
+            text.detach()
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(merged, self.path)
+        except OSError:  # tables_dir on another filesystem than its parent (a mount point)
+            shutil.move(merged, self.path)
+        return TableResult(columns=columns, names=names, rows=rows, clashes=clashes, path=self.path)
+
+    def abort(self) -> None:
+        """Discard everything written so far (spool files); the table file is not written (idempotent)."""
+        with self._lock:
+            self._finished = True
+            if self._result is not None:
+                return
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for chain in self._chains.values():
+            chain._discard()
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._spool_dir = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _sorted_keys(keys: Iterable[tuple]) -> list[tuple]:
+    keys = list(keys)
+    try:
+        return sorted(keys)
+    except TypeError:  # incomparable key parts (e.g. None next to int): still deterministic
+        return sorted(keys, key=repr)
+
+
+def _copy_reordered(segment: _Segment, columns: list[str], writerow: Callable[[Iterable[str]], Any]) -> None:
+    """Re-read a spool segment and write each row in the final column order, padded."""
+    width = len(segment.columns)
+    total = len(columns)
+    with open(segment.path, encoding=_ENCODING, errors=_ERRORS, newline="") as spool:
+        reader = csv.reader(spool)
+        if segment.columns == columns[:width]:
+            pad = [""] * total
+            for row in reader:
+                writerow(row + pad[len(row) :] if len(row) < total else row)
+            return
+        position = {column: i for i, column in enumerate(segment.columns)}
+        sources = [position.get(column, width) for column in columns]  # index ``width`` is an empty cell
+        pad = [""] * (width + 1)
+        if total == 1:
+            source = sources[0]
+
+            def pick(row: list[str]) -> tuple[str, ...]:
+                return (row[source],)
+        else:
+            pick = itemgetter(*sources)
+        for row in reader:
+            row += pad[len(row) :]
+            writerow(pick(row))

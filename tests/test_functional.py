@@ -1,0 +1,54 @@
+"""keboola.datadirtest cases in tests/functional/NN_*: the real component, run as a process against the sandbox.
+
+Each case may hold `source/expected_exit_code` (default 0) and `source/expected_stderr` (a text that must
+appear in stderr). Every case checks that the API key appears nowhere in the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from keboola.datadirtest import DataDirTester, TestDataDir
+
+from sandbox import SandboxServer, SandboxSettings
+
+FUNCTIONAL_DIR = Path(__file__).parent / "functional"
+COMPONENT = Path(__file__).resolve().parent.parent / "src" / "component.py"
+CASES = sorted(p.name for p in FUNCTIONAL_DIR.iterdir() if p.is_dir() and (p / "source").is_dir())
+
+
+class SandboxDataDirTest(TestDataDir):
+    """Runs the component in a subprocess (so its real exit code and output are checked) against the sandbox."""
+
+    def run_component(self):
+        source = Path(self.orig_dir) / "source"
+        expected_code = int((source / "expected_exit_code").read_text()) if (source / "expected_exit_code").exists() \
+            else 0
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KBC_")}
+        env.update({"KBC_DATADIR": self.source_data_dir, "CUSTOMERIO_API_URL": self.context_parameters["api_url"]})
+        proc = subprocess.run([sys.executable, str(COMPONENT)], env=env, capture_output=True, text=True, timeout=300,
+                              cwd=COMPONENT.parent.parent)
+        assert proc.returncode == expected_code, f"exit {proc.returncode}, expected {expected_code}:\n{proc.stderr}"
+        if (source / "expected_stderr").exists():
+            assert (source / "expected_stderr").read_text().strip() in proc.stderr
+        secret = json.loads(Path(self.source_config_path).read_text())["parameters"].get("#api_secret", "")
+        outputs = [proc.stdout, proc.stderr] + [p.read_text(errors="replace") for p in
+                                                Path(self.source_data_dir, "out").rglob("*") if p.is_file()]
+        assert not secret or all(secret not in text for text in outputs), "the API key leaked into the output"
+
+
+@pytest.fixture(scope="module")
+def sandbox_url():
+    with SandboxServer(SandboxSettings(scenario="test")) as server:
+        yield server.url
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_functional(case, sandbox_url):
+    DataDirTester(data_dir=str(FUNCTIONAL_DIR), component_script=str(COMPONENT), test_data_dir_class=SandboxDataDirTest,
+                  context_parameters={"api_url": sandbox_url}, selected_tests=[case]).run()

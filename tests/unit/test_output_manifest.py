@@ -1,0 +1,124 @@
+import json
+import os
+
+import pytest
+from keboola.component import CommonInterface
+
+from output import TableSpec, TableWriter, write_manifest
+
+
+@pytest.fixture
+def component(tmp_path, monkeypatch):
+    # Without KBC_STACKID the library writes the new (typed) manifest format.
+    for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    (data / "out" / "tables").mkdir(parents=True)
+    (data / "in" / "tables").mkdir(parents=True)
+    (data / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
+    return CommonInterface(data_folder_path=str(data))
+
+
+SPEC = TableSpec(
+    name="messages",
+    primary_key=("id", "type"),
+    seed_columns=("id", "type", "created"),
+    column_types={"created": "INTEGER", "forgotten": "BOOLEAN", "metrics_sent": "INTEGER", "ratio": "FLOAT"},
+    description="Messages sent by Customer.io.",
+)
+
+
+def write_table(component):
+    with TableWriter(component.tables_out_path, SPEC, known_columns=["Name"]) as writer:
+        writer.write(
+            {
+                "id": "m1",
+                "type": "email",
+                "created": "1",
+                "forgotten": "false",
+                "metrics_sent": "2",
+                "name": "clash",
+                "ratio": "0.5",
+            }
+        )
+    return writer.close()
+
+
+def read_manifest(component):
+    with open(f"{component.tables_out_path}/messages.csv.manifest") as f:
+        return json.load(f)
+
+
+def schema_by_name(manifest):
+    return {column["name"]: column for column in manifest["schema"]}
+
+
+def test_full_load_manifest(component):
+    result = write_table(component)
+    definition = write_manifest(component, SPEC, result, incremental=False)
+    manifest = read_manifest(component)
+    assert definition is not None
+    assert manifest["incremental"] is False
+    assert manifest["has_header"] is True
+    assert manifest["delimiter"] == "," and manifest["enclosure"] == '"'
+    assert manifest["manifest_type"] == "out"
+    assert manifest["table_metadata"] == {"KBC.description": "Messages sent by Customer.io."}
+    assert "primary_key" not in manifest
+    assert [column["name"] for column in manifest["schema"]] == result.names
+    assert result.names == ["Name", "id", "type", "created", "forgotten", "metrics_sent", "name_2", "ratio"]
+    assert not any(column.get("primary_key") for column in manifest["schema"])
+    types = {name: column["data_type"]["base"]["type"] for name, column in schema_by_name(manifest).items()}
+    assert types == {
+        "Name": "STRING",
+        "id": "STRING",
+        "type": "STRING",
+        "created": "INTEGER",
+        "forgotten": "BOOLEAN",
+        "metrics_sent": "INTEGER",
+        "name_2": "STRING",
+        "ratio": "FLOAT",
+    }
+    # The header the manifest promises is really in the file.
+    with open(result.path, encoding="utf-8") as f:
+        assert f.readline().rstrip("\n").split(",") == result.names
+
+
+def test_incremental_manifest_flags_primary_key_columns(component):
+    result = write_table(component)
+    write_manifest(component, SPEC, result, incremental=True)
+    manifest = read_manifest(component)
+    assert manifest["incremental"] is True
+    assert manifest["has_header"] is True
+    schema = schema_by_name(manifest)
+    assert [name for name, column in schema.items() if column.get("primary_key")] == ["id", "type"]
+    assert schema["created"]["data_type"] == {"base": {"type": "INTEGER"}}
+    assert schema["forgotten"]["data_type"] == {"base": {"type": "BOOLEAN"}}
+
+
+def test_primary_key_uses_storage_names(component):
+    spec = TableSpec(name="activities", primary_key=("_id",), seed_columns=("_id",))
+    with TableWriter(component.tables_out_path, spec) as writer:
+        writer.write({"_id": "1", "data": "{}"})
+    write_manifest(component, spec, writer.close(), incremental=True)
+    with open(f"{component.tables_out_path}/activities.csv.manifest") as f:
+        manifest = json.load(f)
+    assert [(c["name"], c.get("primary_key", False)) for c in manifest["schema"]] == [("id", True), ("data", False)]
+
+
+def test_no_description_means_no_table_metadata_description(component):
+    spec = TableSpec(name="plain")
+    with TableWriter(component.tables_out_path, spec) as writer:
+        writer.write({"a": "1"})
+    write_manifest(component, spec, writer.close(), incremental=False)
+    with open(f"{component.tables_out_path}/plain.csv.manifest") as f:
+        manifest = json.load(f)
+    assert "KBC.description" not in manifest.get("table_metadata", {})
+    assert manifest["has_header"] is True
+
+
+def test_table_without_columns_gets_no_manifest(component):
+    spec = TableSpec(name="nothing")
+    with TableWriter(component.tables_out_path, spec) as writer:
+        pass
+    assert write_manifest(component, spec, writer.close(), incremental=True) is None
+    assert os.listdir(component.tables_out_path) == []
