@@ -275,8 +275,7 @@ class Api:
             raise ApiError(400, f"type must be one of {', '.join(catalog.MESSAGE_TYPES)}", code="invalid_parameter")
         metric = req.param("metric")
         if metric is not None and metric not in catalog.MESSAGE_METRICS:
-            raise ApiError(400, f"metric must be one of {', '.join(catalog.MESSAGE_METRICS)}",
-                           code="invalid_parameter")
+            raise ApiError(400, f"metric must be one of {', '.join(catalog.MESSAGE_METRICS)}", code="invalid_parameter")
         drafts = bool_param(req, "drafts")
         tracked = bool_param(req, "get_tracked_responses")
         campaign_id = int_param(req, "campaign_id")
@@ -307,8 +306,10 @@ class Api:
                 metrics = m["metrics"]
                 if ("drafted" in metrics) != drafts:
                     continue
-                if metric is not None and metric not in metrics and not (
-                    metric == "attempted" and ("sent" in metrics or "failed" in metrics)
+                if (
+                    metric is not None
+                    and metric not in metrics
+                    and not (metric == "attempted" and ("sent" in metrics or "failed" in metrics))
                 ):
                     continue
                 if campaign_id is not None and m["campaign_id"] != campaign_id:
@@ -511,16 +512,22 @@ class Api:
         if export is None:
             return s3_error(404, "NoSuchKey", "The specified key does not exist.", {"Key": f"exports/{raw}.csv"})
         if not expires_raw or not sig or not _INT.fullmatch(expires_raw):
-            return s3_error(403, "AccessDenied", "Query-string authentication requires the Signature and Expires "
-                                                 "parameters")
+            return s3_error(
+                403, "AccessDenied", "Query-string authentication requires the Signature and Expires parameters"
+            )
         expires = int(expires_raw)
         if not hmac.compare_digest(sig, self.sign(export.id, expires)):
-            return s3_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
-                                                          "signature you provided. Check your key and signing method.")
+            return s3_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the "
+                "signature you provided. Check your key and signing method.",
+            )
         now = self.ws.now()
         if now > expires:
-            return s3_error(403, "AccessDenied", "Request has expired",
-                            {"Expires": _iso(expires), "ServerTime": _iso(now)})
+            return s3_error(
+                403, "AccessDenied", "Request has expired", {"Expires": _iso(expires), "ServerTime": _iso(now)}
+            )
         export.downloads += 1
         return Response(
             200,
@@ -545,7 +552,12 @@ class Api:
             buf.seek(0)
             buf.truncate()
             writer.writerow(
-                [ident["cio_id"], ident["id"] or "", ident["email"] or "", *[attrs.get(a, "") for a in export.attributes]]
+                [
+                    ident["cio_id"],
+                    ident["id"] or "",
+                    ident["email"] or "",
+                    *[attrs.get(a, "") for a in export.attributes],
+                ]
             )
             yield buf.getvalue().encode()
 

@@ -32,7 +32,7 @@ CAMPAIGNS: list[dict] = [
     {
         "id": 12,
         "deduplicate_id": "12:1712000000",
-        "name": "Post-purchase follow-up, \"thank you\"",
+        "name": 'Post-purchase follow-up, "thank you"',
         "description": "Triggered by the purchase event.\nSecond line of the description, with a comma.",
         "created": 1580000000,
         "updated": 1712000000,
@@ -176,7 +176,7 @@ BASE_SEGMENTS: list[dict] = [
     },
     {
         "id": 7,
-        "name": "Praha & Brno, \"VIP\"",
+        "name": 'Praha & Brno, "VIP"',
         "description": "Manual list, VIP customers\nimported from CSV",
         "type": "manual",
         "state": "finished",

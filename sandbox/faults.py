@@ -63,8 +63,11 @@ def validate(spec: dict | None) -> dict:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{key} must be a number between 0 and 1")
     statuses = spec.get("error_statuses", [500, 502, 503])
-    if not isinstance(statuses, list) or not statuses or not all(isinstance(s, int) and 400 <= s < 600
-                                                                  for s in statuses):
+    if (
+        not isinstance(statuses, list)
+        or not statuses
+        or not all(isinstance(s, int) and 400 <= s < 600 for s in statuses)
+    ):
         raise ValueError("error_statuses must be a non-empty list of HTTP error codes")
     spec["error_statuses"] = statuses
     for key in ("slow_seconds", "long_429_seconds"):

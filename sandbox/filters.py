@@ -53,7 +53,7 @@ def compile_filter(node: object, workspace: Workspace, pointer: str = "/filter")
             raise FilterError(here, "'segment' must be an object with an integer id")
         extra = set(value) - {"id"}
         if extra:
-            raise FilterError(f"{here}/{_escape(sorted(extra)[0])}", "unknown key in segment filter")
+            raise FilterError(f"{here}/{_escape(min(extra))}", "unknown key in segment filter")
         sid = value.get("id")
         if isinstance(sid, bool) or not isinstance(sid, int):
             raise FilterError(f"{here}/id", "segment id must be an integer")
@@ -63,7 +63,7 @@ def compile_filter(node: object, workspace: Workspace, pointer: str = "/filter")
             raise FilterError(here, "'attribute' must be an object")
         extra = set(value) - {"field", "operator", "value"}
         if extra:
-            raise FilterError(f"{here}/{_escape(sorted(extra)[0])}", "unknown key in attribute filter")
+            raise FilterError(f"{here}/{_escape(min(extra))}", "unknown key in attribute filter")
         field = value.get("field")
         if not isinstance(field, str) or not field:
             raise FilterError(f"{here}/field", "attribute field must be a non-empty string")

@@ -66,6 +66,7 @@ class CursorCodec:
     """Opaque, tamper-evident keyset cursors (standard base64 of a packed binary record + MAC).
 
     Fields: dataset tag, position, two window/scope values, page number within the chain, chain id.
+    The record is XOR-masked with a keystream derived from the secret and the MAC, so nothing in it is readable.
     """
 
     _FMT = ">BBqqqII"
@@ -77,7 +78,11 @@ class CursorCodec:
     def encode(self, tag: int, pos: int, a: int, b: int, page: int, chain: int) -> str:
         body = struct.pack(self._FMT, 1, tag, pos, a, b, page, chain)
         mac = hmac.new(self._secret, body, hashlib.sha256).digest()[:8]
-        return base64.b64encode(body + mac).decode()
+        return base64.b64encode(mac + self._xor(body, mac)).decode()
+
+    def _xor(self, data: bytes, nonce: bytes) -> bytes:
+        stream = hashlib.sha512(self._secret + nonce).digest()
+        return bytes(x ^ y for x, y in zip(data, stream[: len(data)], strict=True))
 
     def decode(self, token: str, tag: int) -> tuple[int, int, int, int, int] | None:
         """Return (pos, a, b, page, chain) or None when the token is not a valid cursor for `tag`."""
@@ -87,7 +92,8 @@ class CursorCodec:
             return None
         if len(raw) != self._LEN + 8:
             return None
-        body, mac = raw[: self._LEN], raw[self._LEN :]
+        mac = raw[:8]
+        body = self._xor(raw[8:], mac)
         if not hmac.compare_digest(mac, hmac.new(self._secret, body, hashlib.sha256).digest()[:8]):
             return None
         version, got_tag, pos, a, b, page, chain = struct.unpack(self._FMT, body)

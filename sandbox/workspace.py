@@ -14,8 +14,8 @@ import threading
 import time
 from base64 import urlsafe_b64encode
 from collections.abc import Iterator
-from hashlib import blake2b
 from dataclasses import dataclass
+from hashlib import blake2b
 
 from . import catalog
 from .filters import compile_filter
@@ -149,10 +149,12 @@ class Workspace:
         self._deleted_segments: set[int] = set()
         self._count_cache: dict[int, int] = {}
         self._lock = threading.Lock()
-        self.messages = Timeline(max(0, settings.messages), self.anchor - settings.message_days * DAY,
-                                 self.anchor - 60, clusters=True)
-        self.activities = Timeline(max(0, settings.activities), self.anchor - settings.activity_days * DAY,
-                                   self.anchor - 30, clusters=False)
+        self.messages = Timeline(
+            max(0, settings.messages), self.anchor - settings.message_days * DAY, self.anchor - 60, clusters=True
+        )
+        self.activities = Timeline(
+            max(0, settings.activities), self.anchor - settings.activity_days * DAY, self.anchor - 30, clusters=False
+        )
         by_type: dict[str, list[tuple[int, int, bool]]] = {}
         for c in self._campaigns:
             for a in c["actions"]:
@@ -220,9 +222,9 @@ class Workspace:
         j: int | None = None
         try:
             if id_type == "cio_id":
-                raw = value[4:] if value.startswith("cio_") else value
+                raw = value.removeprefix("cio_")
                 if len(raw) == 8 and raw.startswith("a3"):
-                    j = int(raw[2:], 16) - 1
+                    j = int(raw, 16) - 0xA3000001
             elif id_type == "id":
                 if len(value) == 7 and value.isdigit():
                     j = int(value) - 1
@@ -240,7 +242,7 @@ class Workspace:
         cio, pid, email = self.identity(j)
         actual = {"cio_id": cio, "id": pid, "email": email}[id_type]
         if id_type == "cio_id":
-            return j if actual == (value[4:] if value.startswith("cio_") else value) else None
+            return j if actual == value.removeprefix("cio_") else None
         return j if actual == value else None
 
     def person(self, j: int) -> dict:
@@ -292,8 +294,9 @@ class Workspace:
         if g[34] < 200:
             attrs["birthday"] = str(100000000 + int.from_bytes(g[35:38], "big") * 37 % 900_000_000)
         attrs = dict(sorted(attrs.items()))
-        timestamps = {k: (created if k in ("cio_id", "id", "created_at") else created + (g[38] * 7919) % 9_000_000)
-                      for k in attrs}
+        timestamps = {
+            k: (created if k in ("cio_id", "id", "created_at") else created + (g[38] * 7919) % 9_000_000) for k in attrs
+        }
         devices = []
         for d in range(g[39] % 3):
             dh = digest(self.seed, f"pd{d}", j, 16)
@@ -413,7 +416,7 @@ class Workspace:
         elif mtype == "webhook":
             recipient = "https://hooks.example.com/in/" + h[16:20].hex()
         else:  # twilio, whatsapp
-            recipient = "+4206%08d" % (int.from_bytes(h[16:20], "big") % 100_000_000)
+            recipient = f"+4206{int.from_bytes(h[16:20], 'big') % 100_000_000:08d}"
 
         failure = None
         if h[8] < 8:
@@ -571,15 +574,18 @@ class Workspace:
         elif atype == "page":
             url = catalog.PAGE_URLS[h[13] % len(catalog.PAGE_URLS)]
             name = url
-            data = {"referrer": "https://www.google.com/", "title": "Pricing, plans & \"more\""} if h[14] < 150 else {}
+            data = {"referrer": "https://www.google.com/", "title": 'Pricing, plans & "more"'} if h[14] < 150 else {}
         elif atype == "screen":
             name = catalog.SCREEN_NAMES[h[13] % len(catalog.SCREEN_NAMES)]
             data = {"duration_ms": h[14] * 37} if h[14] < 128 else {}
         else:  # object create
             obj = f"acct_{int.from_bytes(h[13:16], 'big') % 5000:04d}"
             name = obj
-            data = {"object_id": obj, "object_type_id": "1",
-                    "attributes": {"name": f"Account {obj}", "tier": ["gold", "silver"][h[16] & 1]}}
+            data = {
+                "object_id": obj,
+                "object_type_id": "1",
+                "attributes": {"name": f"Account {obj}", "tier": ["gold", "silver"][h[16] & 1]},
+            }
             if h[17] < 60:
                 data["attributes"]["domains"] = ["example.com", "example.cz"]
         rec["data"] = data
@@ -599,7 +605,9 @@ class Workspace:
                 "order_id": f"ORD-{i:07d}",
                 "total": round((h[20] * 257 + h[21]) / 100, 2),
                 "currency": "CZK" if h[22] & 1 else "EUR",
-                "items": [{"sku": f"SKU-{h[23] + k}", "qty": 1 + k, "price": 9.9 * (k + 1)} for k in range(h[24] % 3 + 1)],
+                "items": [
+                    {"sku": f"SKU-{h[23] + k}", "qty": 1 + k, "price": 9.9 * (k + 1)} for k in range(h[24] % 3 + 1)
+                ],
                 "shipping": {"address": {"city": catalog.CITIES[h[25] % len(catalog.CITIES)], "zip": "110 00"}},
             }
             if h[26] < 80:

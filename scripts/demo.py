@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox import SandboxServer, SandboxSettings  # noqa: E402
+from sandbox import SandboxServer, SandboxSettings
 
 
 def main() -> int:

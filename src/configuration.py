@@ -227,7 +227,8 @@ class Configuration(BaseModel):
     @classmethod
     def _optional_section(cls, value: Any) -> Any:
         # The UI stores an optional section as a list of at most one object; an empty list means "off".
-        if value is None or value == [] or value == {}:
+        # A plain object (even {}) means "on"; {"enabled": false} switches it off.
+        if value is None or value == []:
             return None
         if isinstance(value, list):
             if len(value) > 1:
@@ -286,8 +287,7 @@ def _sentence(exc: ValidationError) -> str:
     if key == "api_secret":
         key = "#api_secret"
     message = error["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+    message = message.removeprefix("Value error, ")
     if error["type"] == "enum":
         message = f"must be {_ALLOWED.get(location[-1], message)}"
     elif error["type"] in ("bool_type", "bool_parsing"):

@@ -51,7 +51,7 @@ def run_component(data_dir: Path, api_url: str, *, timeout: float = 300, extra_e
     env = {k: v for k, v in os.environ.items() if not k.startswith("KBC_")}
     env.update({"KBC_DATADIR": str(data_dir), "CUSTOMERIO_API_URL": api_url, "PYTHONUNBUFFERED": "1"})
     env.update(extra_env or {})
-    proc = subprocess.run([sys.executable, str(COMPONENT)], cwd=ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(COMPONENT)], cwd=ROOT, env=env, capture_output=True, text=True, check=False,
                           timeout=timeout)
     return RunResult(proc.returncode, proc.stdout, proc.stderr, data_dir)
 

@@ -52,7 +52,7 @@ class Tables:
             raise
         result = writer.close()
         for clash in result.clashes:
-            log.warning("Table %s: %s", spec.name, clash)
+            log.warning("%s", clash.message(spec.name))
         if result.columns:
             write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load)
             self.columns[spec.name] = list(result.columns)

@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 # and the sandbox accepts it; an `or` of `id exists` / `email exists` would still miss phone-only people.
 EVERYONE: dict = {"attribute": {"field": "cio_id", "operator": "exists"}}
 
-IDENTIFIERS = ("cio_id", "id", "email")
 FIXED_COLUMNS = ("cio_id", "id", "email", "unsubscribed", "devices")
 _FIXED = frozenset(FIXED_COLUMNS)
 
@@ -208,8 +207,9 @@ class Customers(Dataset):
             return
         for key, name in zip(result.columns, result.names, strict=True):
             if key not in _FIXED and key.rstrip("_") in _FIXED:
-                log.info("Customer attribute '%s' has the name of the identifier column '%s': the identifier keeps "
-                         "'%s', the attribute is written as '%s'.", key[:-1], key.rstrip("_"), key.rstrip("_"), name)
+                fixed = key.rstrip("_")
+                log.info("Customer attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
+                         "is written as '%s'.", key[:-1], fixed, fixed, name)
 
     # -------------------------------------------------------------------------------------------------- search
 
@@ -285,7 +285,12 @@ class Customers(Dataset):
 
     @staticmethod
     def _read_attributes(ctx: RunContext, ids: list[str]) -> dict[str, dict]:
-        """cio_id -> customer object; items may come wrapped in {"customer": ...} or not (both are seen)."""
+        """cio_id -> customer object; items may come wrapped in {"customer": ...} or not (both are seen).
+
+        The ids are the plain cio_ids from the search (`id_type=cio_id`), as the other connectors send them to the
+        real API; the `cio_` prefix is only needed where a cio_id stands in a path. Unknown ids are omitted from the
+        answer, and its order is not the request's, so items are matched by their cio_id.
+        """
         response = ctx.client.request_json("POST", ATTRIBUTES_PATH, params={"id_type": "cio_id"},
                                            json_body={"ids": ids})
         items = response.get("customers")
@@ -316,15 +321,19 @@ class Customers(Dataset):
 
 
 def _cio_id_of(customer: dict) -> str:
+    """The person's cio_id in an attributes answer (identifiers, top level or attributes; a `cio_` prefix dropped)."""
+    value: Any = None
     identifiers = customer.get("identifiers")
     if isinstance(identifiers, dict) and identifiers.get("cio_id") not in (None, ""):
-        return cell(identifiers["cio_id"])
-    if customer.get("cio_id") not in (None, ""):
-        return cell(customer["cio_id"])
-    attributes = customer.get("attributes")
-    if isinstance(attributes, dict) and attributes.get("cio_id") not in (None, ""):
-        return cell(attributes["cio_id"])
-    return ""
+        value = identifiers["cio_id"]
+    elif customer.get("cio_id") not in (None, ""):
+        value = customer["cio_id"]
+    else:
+        attributes = customer.get("attributes")
+        if isinstance(attributes, dict) and attributes.get("cio_id") not in (None, ""):
+            value = attributes["cio_id"]
+    text = cell(value)
+    return text.removeprefix("cio_")
 
 
 class _Counter:

@@ -10,7 +10,9 @@
 4. The file (CSV, optionally gzip-compressed, optional UTF-8 BOM) is read row by row with the csv module and
    normalised (``normalise_export``): the identifier columns ``cio_id``, ``id``, ``email`` are found by name
    (exact, else ignoring case and surrounding spaces; ``customer_id`` also counts as ``id``); each configured
-   attribute is the column with exactly its name (else ignoring case); ``unsubscribed``, when the file has it, is
+   attribute is the column with exactly its name (else ignoring case), preferring one the identifiers do not use
+   (the sandbox, like an export asked for ``email``, writes ``cio_id,id,email,<attributes in request order>``, so
+   the attribute ``email`` is a second ``email`` column); ``unsubscribed``, when the file has it, is
    normalised to ``true``/``false``; ``devices`` is not part of an export and stays empty. An attribute named like
    an identifier (``email``) reads the same file column as the identifier, and goes to its own attribute column,
    exactly as in search mode. Other file columns are not attributes that were asked for; they are left out (and
@@ -203,6 +205,16 @@ def _find(header: Sequence[str], names: Sequence[str]) -> int | None:
     return None
 
 
+def _find_attribute(header: Sequence[str], name: str, taken: set[int | None]) -> int | None:
+    free = [index for index, column in enumerate(header) if column == name and index not in taken]
+    if free:
+        return free[0]
+    folded = name.lower()
+    free = [index for index, column in enumerate(header)
+            if column.strip().lower() == folded and index not in taken]
+    return free[0] if free else _find(header, (name,))
+
+
 def _map_columns(header: list[str], attributes: Sequence[str]) -> _Columns:
     cio_id = _find(header, _ID_ALIASES["cio_id"])
     if cio_id is None:
@@ -212,7 +224,10 @@ def _map_columns(header: list[str], attributes: Sequence[str]) -> _Columns:
     person_id = _find(header, _ID_ALIASES["id"])
     email = _find(header, _ID_ALIASES["email"])
     unsubscribed = _find(header, ("unsubscribed",))
-    mapped = [(name, _find(header, (name,))) for name in attributes]
+    identifiers = {cio_id, person_id, email}
+    # An attribute asked for by the name of an identifier (`email`) may come as a second column of that name, after
+    # the identifier columns: prefer a column the identifiers do not use, else share the identifier's column.
+    mapped = [(name, _find_attribute(header, name, identifiers)) for name in attributes]
     absent = [name for name, index in mapped if index is None]
     if absent:
         log.info("The customers export has no column for the attributes %s; they are written empty.",

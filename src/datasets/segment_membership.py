@@ -133,7 +133,7 @@ class SegmentMembership(Dataset):
             return None
         total = count if isinstance(count, int) and not isinstance(count, bool) else None
         if total:
-            log.info("Segment %s: %s members to read.", segment_id, f"{total:,}")
+            log.debug("Segment %s: %s members to read.", segment_id, f"{total:,}")
         return ctx.progress(f"segment {segment_id} membership", unit="rows", total=total)
 
 

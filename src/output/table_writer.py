@@ -1,15 +1,16 @@
 """Streaming CSV table writer: per-chain spool files, deterministic merge, dynamic columns.
 
 A table is written through one or more *chains* (``writer.chain(key)``). Each chain appends rows to its own
-spool file (a hidden temporary folder next to ``tables_dir``), so a chain never waits for another and no row is
-held in memory. A chain's columns start with the fixed columns (known columns from state, then seed columns,
-then primary-key columns); keys first seen in a row are appended, sorted among themselves.
+spool files (in a hidden temporary folder next to ``tables_dir``), so a chain never waits for another and no row
+is held in memory. A chain writes its rows in the final column order as far as it knows it: the fixed columns
+(known columns from state, then seed columns, then primary-key columns), then the other keys it has seen, sorted.
+A row with a new key starts a new spool segment (see ``ChainWriter``).
 
 ``close()`` fixes the final column order (the fixed columns, then every other column seen in any chain, sorted
 by name) and merges the chains in sorted key order into ``<tables_dir>/<name>.csv`` with a header of Storage
-names. A chain whose columns already are the final columns and whose rows all have full width (no column was
-first seen after its first row; the usual case once the columns are known from state) is copied byte for byte;
-other chains are re-read and each row is re-ordered and padded.
+names. A segment whose columns are the final columns is copied byte for byte (the usual case: all but the first
+few rows of a run, and every row once the columns are known from state); other segments are re-read and each row
+is re-ordered and padded.
 
 The same rows written to the same chain keys give a byte-identical file whatever the thread timing and whatever
 order the chains were written or closed in.
@@ -264,6 +265,16 @@ class TableWriter:
     def write(self, row: Mapping[str, str]) -> None:
         """Write a row to the default chain ``()``."""
         self.chain(()).write(row)
+
+    def discard_chain(self, key: tuple) -> None:
+        """Drop a chain and its rows (e.g. read speculatively and not wanted after all)."""
+        with self._lock:
+            chain = self._chains.pop(key, None)
+        if chain is not None:
+            chain._discard()
+            for segment in chain._done:
+                with contextlib.suppress(OSError):
+                    segment.path.unlink()
 
     def _ensure_spool_dir(self) -> Path:
         if self._spool_dir is None:

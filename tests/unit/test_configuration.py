@@ -61,6 +61,8 @@ def test_plain_object_sections_and_empty_lists():
     assert parsed.customers is None
     assert parsed.segment_membership.segment_ids == [3]
     assert parsed.enabled_datasets() == ["messages", "segment_membership"]
+    assert config(customers={}).customers.mode is CustomersMode.SEARCH
+    assert config(campaigns=True, customers={"enabled": False}).customers is None
 
 
 def test_deleted_is_an_alias_of_delete():
@@ -140,7 +142,7 @@ def test_the_documentation_filter_example_with_an_extra_brace_is_explained():
     ({"#api_secret": "   ", "campaigns": True}, "'#api_secret': fill in the App API key"),
     ({"#api_secret": 12345, "campaigns": True}, "'#api_secret': fill in the App API key"),
     ({"#api_secret": KEY}, "No dataset is selected"),
-    ({"#api_secret": KEY, "campaigns": False, "messages": []}, "No dataset is selected"),
+    ({"#api_secret": KEY, "campaigns": False, "messages": [], "customers": None}, "No dataset is selected"),
 ])
 def test_missing_key_and_empty_configuration(parameters, expected):
     with pytest.raises(ConfigurationError) as info:

@@ -286,7 +286,7 @@ def test_attributes_named_like_identifiers_get_their_own_columns(component, capl
     assert row["devices"] == "[]" and row["devices_2"] == "attr-devices"
     assert row["cio_id_2"] == "c000001"
     assert header[:5] == ["cio_id", "id", "email", "unsubscribed", "devices"]
-    assert "Customer attribute 'email' has the name of the identifier column 'email'" in caplog.text
+    assert "Customer attribute 'email' is named like the column 'email'" in caplog.text
     assert "'email_2'" in caplog.text
 
 
@@ -322,7 +322,7 @@ def test_long_layout_agrees_with_wide(tmp_path, monkeypatch):
         comps[layout] = CommonInterface(data_folder_path=str(data))
         state = run(FakeApi(PEOPLE), comps[layout], attributes_layout=layout)
     assert set(state["columns"]) == {"customers", "customer_attributes"}
-    wide_header, wide = read(comps["wide"], "customers")
+    _, wide = read(comps["wide"], "customers")
     narrow_header, narrow = read(comps["long"], "customers")
     attr_header, long_rows = read(comps["long"], "customer_attributes")
     assert narrow_header == ["cio_id", "id", "email", "unsubscribed", "devices"]
@@ -598,3 +598,42 @@ def test_normalise_export_reads_columns_by_name_and_skips_rows_without_cio_id(ca
 
 def test_normalise_export_empty_file():
     assert normalise_export(io.BytesIO(b""), ["plan"], lambda *args: None) == 0
+
+
+def test_normalise_export_an_attribute_named_like_an_identifier_reads_its_own_column():
+    data = b"cio_id,id,email,plan,email\nc1,1,ident@x,pro,attr@x\n"
+    seen = []
+    normalise_export(io.BytesIO(data), ["plan", "email"], lambda *args: seen.append(args))
+    assert seen == [("c1", "1", "ident@x", "", "", {"plan": "pro", "email": "attr@x"})]
+    seen.clear()
+    normalise_export(io.BytesIO(b"cio_id,id,email\nc1,1,ident@x\n"), ["email"], lambda *args: seen.append(args))
+    assert seen == [("c1", "1", "ident@x", "", "", {"email": "ident@x"})]
+
+
+def test_export_in_the_long_layout(component, fake_time):
+    api = FakeApi([])
+    api.export_statuses = [{"id": 77, "status": "done", "failed": False, "total": 3}]
+    api.export_file = export_csv(EXPORT_ROWS, ["cio_id", "id", "email", "plan", "city"])
+    state = run(api, component, mode="export", attributes="plan,city", attributes_layout="long")
+    header, rows = read(component, "customers")
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices"] and len(rows) == 3
+    _, attrs = read(component, "customer_attributes")
+    assert [(r["cio_id"], r["name"], r["value"]) for r in attrs] == [
+        ("c1", "plan", "pro"), ("c2", "city", "Brno"), ("c3", "plan", "free"), ("c3", "city", "Praha")]
+    assert set(state["columns"]) == {"customers", "customer_attributes"}
+
+
+def test_attribute_items_are_matched_by_cio_id_even_with_a_cio_prefix(component):
+    api = FakeApi(PEOPLE[:5])
+    original = api.request_json
+
+    def prefixed(method, path, *, params=None, json_body=None):
+        answer = original(method, path, params=params, json_body=json_body)
+        for item in answer.get("customers", []):
+            item["customer"]["identifiers"]["cio_id"] = "cio_" + item["customer"]["identifiers"]["cio_id"]
+        return answer
+
+    api.request_json = prefixed
+    run(api, component)
+    _, rows = read(component, "customers")
+    assert [row["plan"] for row in rows] == [p["attributes"]["plan"] for p in PEOPLE[:5]]

@@ -1,9 +1,14 @@
 import csv
 import io
 import random
+import tempfile
 import threading
+from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from output import TableResult, TableSpec, TableWriter, flatten
 from output.naming import ColumnClash
@@ -407,3 +412,64 @@ def test_flattened_message_records_end_to_end(tables_dir):
         '["a","b"]',
     ]
     assert table[2] == ["m2", "1619137800", "", "", "", "", "", "", "1619137900", "", ""]
+
+
+def test_lone_surrogates_are_replaced_not_fatal(tables_dir):
+    writer = TableWriter(tables_dir, TableSpec(name="s"))
+    writer.write(flatten({"a": "x\ud800y", "b": ["\udfff"]}))
+    assert read_csv(writer.close().path) == [["a", "b"], ["x?y", '["?"]']]
+
+
+column_keys = st.sampled_from(["id", "a", "B", "b", "c_d", "é", "z"])
+cell_values = st.text(alphabet=st.sampled_from(["x", ",", '"', "\n", "\r", " ", "ü", "\x00"]), max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chains=st.lists(
+        st.tuples(st.integers(0, 3), st.lists(st.dictionaries(column_keys, cell_values), max_size=6)),
+        max_size=4,
+    ),
+    known=st.lists(column_keys, max_size=3),
+    seeds=st.lists(column_keys, max_size=2),
+    max_segments=st.integers(1, 3),
+    order_seed=st.integers(0, 3),
+)
+def test_merge_matches_a_simple_model(chains, known, seeds, max_segments, order_seed):
+    """Whatever the chains, segments and write interleaving: the file is the rows of the chains in key order,
+    each row laid out on the final columns."""
+    from output import table_writer
+
+    by_key = {}
+    for key, rows in chains:
+        by_key.setdefault((key,), []).extend(rows)
+    # interleave the writes of the chains in a pseudo-random order
+    writes = [(key, row) for key, rows in by_key.items() for row in rows]
+    random.Random(order_seed).shuffle(writes)
+    per_chain_order = {key: [row for k, row in writes if k == key] for key in by_key}
+
+    spec = TableSpec(name="t", seed_columns=tuple(seeds))
+    with tempfile.TemporaryDirectory() as tmp, patch.object(table_writer, "_MAX_SEGMENTS", max_segments):
+        tables = Path(tmp) / "out" / "tables"
+        writer = TableWriter(tables, spec, known_columns=known)
+        for key in by_key:
+            writer.chain(key)
+        for key, row in writes:
+            writer.chain(key).write(row)
+        result = writer.close()
+
+        fixed = list(dict.fromkeys([*known, *seeds]))
+        seen = {column for rows in by_key.values() for row in rows for column in row}
+        expected_columns = fixed + sorted(seen - set(fixed))
+        if not expected_columns:
+            assert result.columns == [] and result.path is None
+            return
+        assert result.columns == expected_columns
+        expected_rows = [
+            [row.get(column, "") for column in expected_columns]
+            for key in sorted(by_key)
+            for row in per_chain_order[key]
+        ]
+        assert result.rows == len(expected_rows)
+        assert read_csv(result.path) == [result.names, *expected_rows]
+        assert sorted(p.name for p in Path(tmp, "out").iterdir()) == ["tables"]

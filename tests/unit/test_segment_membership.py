@@ -194,7 +194,7 @@ def test_other_errors_fail_the_run_and_write_nothing(component):
 def test_customer_count_is_asked_only_for_segments_with_more_than_one_page(component, monkeypatch, caplog):
     monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 50)
     api = FakeApi(SEGMENTS)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG):
         run(api, component)
     assert [call[1] for call in api.calls_to("/customer_count")] == ["/v1/segments/7/customer_count"]
     assert "Segment 7: 100 members to read." in caplog.text
