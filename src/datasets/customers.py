@@ -23,8 +23,9 @@ Tables
 
 Attribute columns in the wide layout (see ``attribute_key``)
     An attribute's source key is its name exactly, so the output layer turns it into a Storage-safe name and
-    reports clashes. Customer.io stores ``cio_id``, ``id`` and ``email`` as attributes too, and an attribute may be
-    called ``unsubscribed`` or ``devices``; such an attribute must stay a column of its own, apart from the fixed
+    reports clashes. Customer.io stores ``cio_id``, ``id`` and ``email`` as attributes too: they repeat the
+    identifier columns and are not written again. An attribute may be called ``unsubscribed`` or ``devices``
+    (or ``email_``); such an attribute must stay a column of its own, apart from the fixed
     column of the same name. Its source key is therefore the name plus a trailing ``_`` (``email`` -> ``email_``),
     which the output layer sanitises back to ``email``; the fixed columns come first in the table, so they keep the
     plain names and the attribute gets the clash suffix: identifier ``email`` stays ``email``, attribute ``email``
@@ -61,6 +62,9 @@ EVERYONE: dict = {"attribute": {"field": "cio_id", "operator": "exists"}}
 
 FIXED_COLUMNS = ("cio_id", "id", "email", "unsubscribed", "devices")
 _FIXED = frozenset(FIXED_COLUMNS)
+# Customer.io keeps the identifiers as attributes too; in the wide layout they would only repeat the identifier
+# columns, so they are not written again there (the long layout keeps every attribute exactly).
+IDENTIFIER_ATTRIBUTES = frozenset({"cio_id", "id", "email"})
 
 SEARCH_PATH = "/v1/customers"
 ATTRIBUTES_PATH = "/v1/customers/attributes"
@@ -90,7 +94,8 @@ def customers_spec(layout: AttributesLayout, attributes: Sequence[str] = ()) -> 
     Attributes that are not configured (search mode with an empty list: every attribute) follow, sorted by name.
     """
     wide = layout == AttributesLayout.WIDE
-    seeds = FIXED_COLUMNS + (tuple(attribute_key(name) for name in attributes) if wide else ())
+    seeds = FIXED_COLUMNS + (tuple(attribute_key(name) for name in attributes if name not in IDENTIFIER_ATTRIBUTES)
+                             if wide else ())
     what = ("one column per attribute (values are text)" if wide
             else "attributes are in customer_attributes")
     return TableSpec(
@@ -117,7 +122,8 @@ class RowSink:
         self._customers = customers
         self._attrs = attributes
         self._wanted = list(wanted) if wanted else None
-        self._keys = [(name, attribute_key(name)) for name in self._wanted] if self._wanted else None
+        self._keys = ([(name, attribute_key(name)) for name in self._wanted if name not in IDENTIFIER_ATTRIBUTES]
+                      if self._wanted else None)
 
     def write(self, cio_id: str, person_id: str, email: str, unsubscribed: str, devices: str,
               attributes: dict[str, Any] | None) -> None:
@@ -130,7 +136,8 @@ class RowSink:
                     row[key] = value if type(value) is str else to_cell(value)
             else:
                 for name, value in attributes.items():
-                    row[attribute_key(name)] = value if type(value) is str else to_cell(value)
+                    if name not in IDENTIFIER_ATTRIBUTES:
+                        row[attribute_key(name)] = value if type(value) is str else to_cell(value)
             self._customers.write(row)
             return
         self._customers.write(row)
