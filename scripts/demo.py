@@ -6,6 +6,7 @@ continue from the state the first run wrote.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -40,8 +41,8 @@ def main() -> int:
     tables = sorted((data / "out" / "tables").glob("*.csv"))
     print(f"\nTables in {data / 'out' / 'tables'}:")
     for table in tables:
-        with table.open(encoding="utf-8") as fh:
-            rows = sum(1 for _ in fh) - 1
+        with table.open(encoding="utf-8", newline="") as fh:
+            rows = sum(1 for _ in csv.reader(fh)) - 1  # values may hold newlines: count records, not lines
         print(f"  {table.name:40} {rows:>8} rows")
     print(f"State for the next run: {state_out}")
     return 0

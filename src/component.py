@@ -24,7 +24,7 @@ log = logging.getLogger("component")
 
 class Component(ComponentBase):
     def run(self) -> None:
-        config = self._config()
+        config = self._config(for_run=True)
         state = self.get_state_file() or {}
         new_state = dict(state)  # datasets that do not run keep their marks
         started = time.monotonic()
@@ -42,29 +42,28 @@ class Component(ComponentBase):
     @sync_action("testConnection")
     def test_connection(self) -> ValidationResult:
         config = self._config()
-        with self._client(config) as client:
-            try:
-                segments = client.request_json("GET", "/v1/segments").get("segments") or []
-            except CustomerIoError as exc:
-                raise UserException(str(exc)) from None
+        segments = self._segments(config)
         return ValidationResult(f"Connected to Customer.io ({config.api_region.value.upper()} region); the key can "
                                 f"read {len(segments)} segments.", MessageType.SUCCESS)
 
     @sync_action("listSegments")
     def list_segments(self) -> list[SelectElement]:
-        config = self._config()
-        with self._client(config) as client:
-            try:
-                segments = client.request_json("GET", "/v1/segments").get("segments") or []
-            except CustomerIoError as exc:
-                raise UserException(str(exc)) from None
+        segments = self._segments(self._config())
         ordered = sorted(segments, key=lambda s: (str(s.get("name") or "").lower(), s.get("id") or 0))
         return [SelectElement(value=str(s["id"]), label=f"{s.get('name') or 'Unnamed'} ({s['id']})")
                 for s in ordered if "id" in s]
 
-    def _config(self) -> Configuration:
+    def _segments(self, config: Configuration) -> list[dict]:
+        """One cheap request shared by the sync actions; errors become the sentence a run would print."""
+        with self._client(config) as client:
+            try:
+                return client.request_json("GET", "/v1/segments").get("segments") or []
+            except CustomerIoError as exc:
+                raise UserException(str(exc)) from None
+
+    def _config(self, for_run: bool = False) -> Configuration:
         try:
-            config = load_configuration(self.configuration.parameters)
+            config = load_configuration(self.configuration.parameters, for_run=for_run)
         except ConfigurationError as exc:
             raise UserException(str(exc)) from None
         if config.debug:

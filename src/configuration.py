@@ -255,8 +255,11 @@ class Configuration(BaseModel):
         return keys
 
 
-def load_configuration(parameters: Any) -> Configuration:
-    """Validate `parameters`; raise ConfigurationError with one sentence on the first problem."""
+def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuration:
+    """Validate `parameters`; raise ConfigurationError with one sentence on the first problem.
+
+    Sync actions (for_run=False) work on a half-filled form: they need the key and region, not a dataset.
+    """
     if not isinstance(parameters, dict) or not parameters:
         raise ConfigurationError("The configuration is empty: fill in the App API key (#api_secret) and choose "
                                  "at least one dataset.")
@@ -266,7 +269,7 @@ def load_configuration(parameters: Any) -> Configuration:
         config = Configuration.model_validate(parameters)
     except ValidationError as exc:
         raise ConfigurationError(_sentence(exc)) from None
-    if not config.enabled_datasets():
+    if for_run and not config.enabled_datasets():
         raise ConfigurationError("No dataset is selected: enable at least one of campaigns, segments, messages, "
                                  "activities, customers or segment_membership.")
     return config

@@ -473,3 +473,16 @@ def test_merge_matches_a_simple_model(chains, known, seeds, max_segments, order_
         assert result.rows == len(expected_rows)
         assert read_csv(result.path) == [result.names, *expected_rows]
         assert sorted(p.name for p in Path(tmp, "out").iterdir()) == ["tables"]
+
+
+def test_discarded_chain_leaves_no_rows_and_no_columns(tables_dir):
+    writer = TableWriter(tables_dir, SPEC)
+    writer.chain((0,)).write({"id": "kept", "created": "1"})
+    dropped = writer.chain((1,))
+    dropped.write({"id": "dropped", "created": "2", "only_in_dropped": "x"})
+    writer.discard_chain((1,))
+    writer.discard_chain((7,))  # unknown keys are ignored
+    result = writer.close()
+    assert read_csv(result.path) == [["id", "created"], ["kept", "1"]]
+    assert result.rows == 1
+    assert leftovers(tables_dir) == []
