@@ -14,11 +14,11 @@ demo: $(VENV)/.installed
 	$(PY) scripts/demo.py
 
 test: $(VENV)/.installed
-	$(PY) -m ruff check src tests sandbox bench scripts
+	$(PY) -m ruff check .
 	$(PY) -m pytest tests
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check src tests sandbox bench scripts
+	$(PY) -m ruff check .
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
@@ -31,7 +31,7 @@ $(VENV)/.bench: $(VENV)/.installed requirements-bench.txt
 	touch $@
 
 bench: $(VENV)/.bench
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) data

@@ -212,9 +212,10 @@ class Api:
             return start
         return nxt
 
-    @staticmethod
-    def _quirk_empty(tag: int, page: int) -> bool:
+    def _quirk_empty(self, req: Request, tag: int, page: int) -> bool:
         every = EMPTY_PAGE_EVERY.get(tag)
+        if page == 1 and self.faults.flag("empty_first_page", req.path):
+            return True  # fault: the first page of every chain is empty but carries `next`
         return bool(every) and page % every == 0
 
     def _segment_id(self, raw: str) -> int:
@@ -253,7 +254,7 @@ class Api:
         total = self.ws.people_count
         identifiers: list[dict] = []
         ids: list[str] = []
-        if pos < total and self._quirk_empty(TAG_MEMBERSHIP, page):
+        if pos < total and self._quirk_empty(req, TAG_MEMBERSHIP, page):
             j = pos
         else:
             j, scanned, budget = pos, 0, SCAN_BUDGET[TAG_MEMBERSHIP]
@@ -292,7 +293,7 @@ class Api:
             pos, lo, hi, page, chain = cur
         floor = timeline.first_at_or_after(lo) if lo <= hi else pos + 1
         items: list[dict] = []
-        if pos >= floor and self._quirk_empty(TAG_MESSAGES, page):
+        if pos >= floor and self._quirk_empty(req, TAG_MESSAGES, page):
             i = pos
         else:
             i = pos
@@ -346,7 +347,7 @@ class Api:
         else:
             pos, _a, _b, page, chain = cur
         items: list[dict] = []
-        if pos >= floor and self._quirk_empty(TAG_ACTIVITIES, page):
+        if pos >= floor and self._quirk_empty(req, TAG_ACTIVITIES, page):
             i = pos
         else:
             i = pos
@@ -404,6 +405,8 @@ class Api:
         identifiers: list[dict] = []
         ids: list[str] = []
         j, stop = pos, min(total, pos + SCAN_BUDGET[TAG_CUSTOMERS])
+        if pos < total and self._quirk_empty(req, TAG_CUSTOMERS, page):
+            stop = pos  # only under the empty_first_page fault: search has no Kth-page quirk
         while j < stop and len(ids) < limit:
             if match(j):
                 cio, pid, email = self.ws.identity(j)
@@ -490,6 +493,8 @@ class Api:
         if status == "failed":
             raise ApiError(400, "The export failed; create a new export.", code="export_failed")
         expires = self.ws.now() + int(self.settings.download_url_ttl)
+        if self.faults.claim_expired_url(req.path):
+            expires = self.ws.now() - 60  # fault: this URL has already expired (S3 answers 403 "Request has expired")
         sig = self.sign(export.id, expires)
         url = f"{req.base_url}/_download/{export.id}?X-Expires={expires}&X-Signature={sig}"
         return json_response({"url": url})

@@ -16,7 +16,9 @@ KNOWN_KEYS = frozenset(
         "burst_429",
         "long_429_seconds",
         "repeat_cursor",
+        "empty_first_page",
         "export_failed",
+        "expired_download_urls",
         "paths",
     )
 )
@@ -70,6 +72,9 @@ def validate(spec: dict | None) -> dict:
     ):
         raise ValueError("error_statuses must be a non-empty list of HTTP error codes")
     spec["error_statuses"] = statuses
+    expired = spec.get("expired_download_urls")
+    if expired is not None and (isinstance(expired, bool) or not isinstance(expired, int) or expired < 0):
+        raise ValueError("expired_download_urls must be a non-negative integer")
     for key in ("slow_seconds", "long_429_seconds"):
         if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], int | float) or spec[key] < 0):
             raise ValueError(f"{key} must be a non-negative number")
@@ -83,7 +88,7 @@ def validate(spec: dict | None) -> dict:
     paths = spec.get("paths")
     if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
         raise ValueError("paths must be a list of path prefixes")
-    for key in ("repeat_cursor", "export_failed"):
+    for key in ("repeat_cursor", "empty_first_page", "export_failed"):
         if key in spec and not isinstance(spec[key], bool):
             raise ValueError(f"{key} must be true or false")
     return spec
@@ -101,6 +106,7 @@ class Faults:
             self.spec = checked
             self.set_at = time.monotonic()
             self._burst_counter = 0
+            self._expired_urls = 0
             self.repeated_chains: set[int] = set()
         return checked
 
@@ -117,6 +123,16 @@ class Faults:
             if chain in self.repeated_chains:
                 return False
             self.repeated_chains.add(chain)
+            return True
+
+    def claim_expired_url(self, path: str) -> bool:
+        """True for the first `expired_download_urls` download URLs handed out since set(): serve them expired."""
+        if not self.applies(path):
+            return False
+        with self._lock:
+            if self._expired_urls >= self.spec.get("expired_download_urls", 0):
+                return False
+            self._expired_urls += 1
             return True
 
     def decide(self, n: int, path: str, download: bool = False) -> Decision:

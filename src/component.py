@@ -6,6 +6,8 @@ Exit codes: 0 success, 1 user error (one readable sentence), 2 unexpected failur
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,8 +23,34 @@ from datasets import REGISTRY, RunContext
 
 log = logging.getLogger("component")
 
+# Test and operations knobs, read from the environment only (never from the configuration): the read timeout of one
+# request and the retry budget of one call, in seconds. Unset = the client's defaults (60 s and 600 s).
+READ_TIMEOUT_ENV = "CUSTOMERIO_READ_TIMEOUT"
+MAX_RETRY_SECONDS_ENV = "CUSTOMERIO_MAX_RETRY_SECONDS"
+CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_MAX_RETRY_SECONDS = 600.0
+
 
 class Component(ComponentBase):
+    @property
+    def configuration(self):
+        # keboola.component reads config.json on every access and assumes `parameters` is an object: without this
+        # guard a config.json that is not JSON, or parameters that are a list or text, end in a traceback (exit 2).
+        try:
+            configuration = super().configuration
+        except (ValueError, RecursionError, AttributeError):
+            raise UserException("The configuration file config.json is missing or is not a JSON object: save the "
+                                "configuration again.") from None
+        parameters = configuration.parameters
+        if parameters is None or parameters == []:  # the platform may store empty parameters as [] (or null)
+            configuration.parameters = {}
+        elif not isinstance(parameters, dict):
+            raise UserException(f"The configuration's parameters must be an object of settings, not "
+                                f"{_json_kind(parameters)}: fill in the App API key and choose the datasets in the "
+                                "configuration form.")
+        return configuration
+
     def run(self) -> None:
         config = self._config(for_run=True)
         state = self.get_state_file() or {}
@@ -72,8 +100,36 @@ class Component(ComponentBase):
 
     @staticmethod
     def _client(config: Configuration) -> CustomerIoClient:
+        read_timeout = _seconds_from_env(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT)
         return CustomerIoClient(config.api_secret, resolve_base_url(config.api_region.value),
-                                rate_limiter=RateLimiter(10.0))
+                                rate_limiter=RateLimiter(10.0), timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
+                                max_retry_seconds=_seconds_from_env(MAX_RETRY_SECONDS_ENV, DEFAULT_MAX_RETRY_SECONDS))
+
+
+def _seconds_from_env(name: str, default: float) -> float:
+    text = (os.environ.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UserException(f"The environment variable {name} must be a positive number of seconds, not '{text}': "
+                            "fix or unset it.")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
 
 
 def main() -> int:

@@ -268,7 +268,7 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
     try:
         config = Configuration.model_validate(parameters)
     except ValidationError as exc:
-        raise ConfigurationError(_sentence(exc)) from None
+        raise ConfigurationError(_hide_secret(_sentence(exc), parameters.get("#api_secret"))) from None
     if for_run and not config.enabled_datasets():
         raise ConfigurationError("No dataset is selected: enable at least one of campaigns, segments, messages, "
                                  "activities, customers or segment_membership.")
@@ -277,8 +277,9 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
 
 _ALLOWED = {
     "api_region": "'us' or 'eu'",
-    "mode": "'PARSED_DATA' or 'SINGLE_TABLE' for activities, 'search' or 'export' for customers",
-    "attributes_layout": "'wide' or 'long'",
+    "activities.mode": "'PARSED_DATA' or 'SINGLE_TABLE'",
+    "customers.mode": "'search' or 'export'",
+    "customers.attributes_layout": "'wide' or 'long'",
 }
 
 
@@ -292,7 +293,7 @@ def _sentence(exc: ValidationError) -> str:
     message = error["msg"]
     message = message.removeprefix("Value error, ")
     if error["type"] == "enum":
-        message = f"must be {_ALLOWED.get(location[-1], message)}"
+        message = f"must be {_ALLOWED.get(key, message)}"
     elif error["type"] in ("bool_type", "bool_parsing"):
         message = "must be true or false"
     elif error["type"] in ("int_type", "int_parsing"):
@@ -306,9 +307,23 @@ def _sentence(exc: ValidationError) -> str:
     elif error["type"] == "missing":
         message = "is required"
     if message.startswith("The customers filter"):
-        return message  # already names where and what to fix
-    sentence = f"Invalid configuration value '{key}': {message}"
+        return _one_line(message)  # already names where and what to fix
+    sentence = _one_line(f"Invalid configuration value '{key}': {message}")
     return sentence if sentence.endswith((".", "?")) else sentence + "."
+
+
+def _one_line(text: str) -> str:
+    """Messages may quote what the user typed; a line break in it must not split the log line."""
+    return " ".join(text.split())
+
+
+def _hide_secret(message: str, secret: Any) -> str:
+    """A message may quote a value the user typed; if the key was pasted into the wrong field, hide it."""
+    if isinstance(secret, str):
+        for value in {secret, secret.strip()}:
+            if len(value) >= 8:  # shorter "keys" are no real key and would mangle ordinary words
+                message = message.replace(value, "(hidden)")
+    return message
 
 
 def _string_list(value: Any, key: str) -> list[str]:
@@ -330,7 +345,10 @@ def parse_date_from(value: str, now: datetime) -> int:
     if text in ("today", "yesterday"):
         day = now.date() - timedelta(days=1 if text == "yesterday" else 0)
     elif match := _DAYS_AGO.match(text):
-        day = now.date() - timedelta(days=int(match.group(1)))
+        try:
+            day = now.date() - timedelta(days=int(match.group(1)))
+        except (OverflowError, ValueError):  # more days than a date can go back
+            raise ValueError(f"'{value}' is further back than a date can go; use a date after 0001-01-01") from None
     else:
         try:
             day = date.fromisoformat(text)

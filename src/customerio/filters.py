@@ -18,7 +18,11 @@ _KEYS = ("and", "or", "not", "segment", "attribute")
 
 
 class FilterError(ValueError):
-    """The filter text is not valid; str() is one sentence naming where and what is allowed."""
+    """The filter text is not valid; str() is one sentence on one line naming where and what is allowed."""
+
+
+_TOO_DEEP = ("The customers filter is nested too deeply to be checked; write it with fewer levels of "
+             "'and', 'or' and 'not'.")
 
 
 def parse_filter(text: str | dict | None) -> dict | None:
@@ -34,7 +38,12 @@ def parse_filter(text: str | dict | None) -> dict | None:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             raise FilterError(_json_error_sentence(text, exc)) from None
-    validate_filter(value)
+        except RecursionError:
+            raise FilterError(_TOO_DEEP) from None
+    try:
+        validate_filter(value)
+    except RecursionError:
+        raise FilterError(_TOO_DEEP) from None
     return value
 
 
@@ -42,7 +51,7 @@ def validate_filter(value: Any, path: str = "$") -> None:
     if not isinstance(value, dict):
         raise FilterError(f"The customers filter at {path} must be a JSON object with one of the keys {_keys()}.")
     if len(value) != 1:
-        found = ", ".join(f"'{k}'" for k in value) or "no key"
+        found = ", ".join(_quote(k) for k in value) or "no key"
         raise FilterError(f"The customers filter at {path} must have exactly one of the keys {_keys()}, not {found}.")
     key, inner = next(iter(value.items()))
     here = f"{path}.{key}"
@@ -59,7 +68,8 @@ def validate_filter(value: Any, path: str = "$") -> None:
     elif key == "attribute":
         _validate_attribute(inner, here)
     else:
-        raise FilterError(f"The customers filter at {path} has the unknown key '{key}'; allowed keys are {_keys()}.")
+        raise FilterError(f"The customers filter at {path} has the unknown key {_quote(key)}; allowed keys are "
+                          f"{_keys()}.")
 
 
 def _validate_attribute(inner: Any, here: str) -> None:
@@ -98,5 +108,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _quote(key: Any) -> str:
+    """A key from the user's filter for a message: quoted, line breaks and other control characters escaped."""
+    return repr(key)
+
+
 def _keys() -> str:
-    return ", ".join(f"'{k}'" for k in _KEYS)
+    return ", ".join(_quote(k) for k in _KEYS)

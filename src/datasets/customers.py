@@ -23,16 +23,17 @@ Tables
 
 Attribute columns in the wide layout (see ``attribute_key``)
     An attribute's source key is its name exactly, so the output layer turns it into a Storage-safe name and
-    reports clashes. Customer.io stores ``cio_id``, ``id`` and ``email`` as attributes too: they repeat the
-    identifier columns and are not written again. An attribute may be called ``unsubscribed`` or ``devices``
-    (or ``email_``); such an attribute must stay a column of its own, apart from the fixed
-    column of the same name. Its source key is therefore the name plus a trailing ``_`` (``email`` -> ``email_``),
-    which the output layer sanitises back to ``email``; the fixed columns come first in the table, so they keep the
-    plain names and the attribute gets the clash suffix: identifier ``email`` stays ``email``, attribute ``email``
-    becomes ``email_2`` (attribute ``id`` -> ``id_2``, ``cio_id`` -> ``cio_id_2``, ``unsubscribed`` ->
-    ``unsubscribed_2``). A name that already ends in ``_`` after a fixed name (``email_``) gets one more ``_``, so
-    no two attributes ever share a source key. Other clashes (``Email`` vs ``email``, ``first name`` vs
-    ``first_name``) are the output layer's ordinary rule: the first column in table order keeps the plain name.
+    reports clashes. Customer.io stores ``cio_id``, ``id`` and ``email`` as attributes too (``IDENTIFIER_ATTRIBUTES``):
+    they only repeat the identifier columns, so the wide layout does not write them again, in search and export mode
+    alike, even when they are configured by name (the long layout keeps them, like every attribute). Any other
+    attribute named like a fixed column, ``unsubscribed`` or ``devices`` or a fixed name followed by ``_``
+    (``email_``), must stay a column of its own, apart from the fixed column. Its source key is therefore the name
+    plus a trailing ``_`` (``unsubscribed`` -> ``unsubscribed_``, ``email_`` -> ``email__``), which the output layer
+    sanitises back to the fixed name; the fixed columns come first in the table, so they keep the plain names and
+    the attribute gets the clash suffix: the flag stays ``unsubscribed``, the attribute becomes ``unsubscribed_2``
+    (``devices`` -> ``devices_2``, ``email_`` -> ``email_2``), and the log says so. No two attributes ever share a
+    source key. Other clashes (``Email`` vs ``email``, ``first name`` vs ``first_name``) are the output layer's
+    ordinary rule: the first column in table order keeps the plain name.
 """
 
 from __future__ import annotations
@@ -213,7 +214,9 @@ class Customers(Dataset):
         if result is None or settings.attributes_layout != AttributesLayout.WIDE:
             return
         for key, name in zip(result.columns, result.names, strict=True):
-            if key not in _FIXED and key.rstrip("_") in _FIXED:
+            # key[:-1] is the attribute's name (attribute_key adds one "_"); identifier attributes are not written in
+            # the wide layout, so their keys (cio_id_, id_, email_) can only be empty columns kept from state.
+            if key not in _FIXED and key.rstrip("_") in _FIXED and key[:-1] not in IDENTIFIER_ATTRIBUTES:
                 fixed = key.rstrip("_")
                 log.info("Customer attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
                          "is written as '%s'.", key[:-1], fixed, fixed, name)

@@ -13,10 +13,14 @@
    attribute is the column with exactly its name (else ignoring case), preferring one the identifiers do not use
    (the sandbox, like an export asked for ``email``, writes ``cio_id,id,email,<attributes in request order>``, so
    the attribute ``email`` is a second ``email`` column); ``unsubscribed``, when the file has it, is
-   normalised to ``true``/``false``; ``devices`` is not part of an export and stays empty. An attribute named like
-   an identifier (``email``) reads the same file column as the identifier, and goes to its own attribute column,
-   exactly as in search mode. Other file columns are not attributes that were asked for; they are left out (and
-   named in the log). Rows without a ``cio_id`` cannot be keyed and are skipped with a warning.
+   normalised to ``true``/``false``; ``devices`` is not part of an export and stays empty. Other file columns are
+   not attributes that were asked for; they are left out (and named in the log). Rows without a ``cio_id`` cannot
+   be keyed and are skipped with a warning.
+5. The rows go through the same ``RowSink`` as search mode, so the layouts follow the same rules: an attribute
+   named like an identifier (``cio_id``, ``id``, ``email``) is still asked for and read (its own file column, else
+   the identifier's), but the wide layout does not write it again, as it only repeats the identifier column (no
+   ``email_2``); the long layout keeps it as a ``customer_attributes`` row named exactly ``email``. An attribute
+   named ``unsubscribed`` gets its own column (``unsubscribed_2``), as in search mode.
 """
 
 from __future__ import annotations

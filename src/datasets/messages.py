@@ -77,7 +77,7 @@ class Messages(Dataset):
         marks: dict[str, int] = dict(state.get("marks") or {}) if settings.incremental_output else {}
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
-        progress = ctx.progress("messages")
+        progress = ctx.progress("messages", steps="windows")
         newest: dict[str, int] = {}
         with tables.open(SPEC) as table, ThreadPoolExecutor(ctx.max_workers, "messages") as pool:
             for type_index, message_type in passes:
@@ -88,6 +88,10 @@ class Messages(Dataset):
                     log.info("messages%s: no start date; walking back until a year without deliveries.",
                              f" ({message_type})" if message_type else "")
                 windows = self._windows(type_index, message_type, ctx.now, lower, ctx.max_workers)
+                if bounded:  # a known range: its windows are known, so progress can say "3 of 17 windows done"
+                    windows = list(windows)
+                    progress.step(0, total=(progress.steps_total or 0) + len(windows))
+                    windows = iter(windows)
                 count, max_created = self._read_windows(ctx, pool, table, windows, bounded, progress)
                 newest[mark_key] = max(max_created, marks.get(mark_key, 0))
                 log.info("messages%s: %s deliveries.", f" ({message_type})" if message_type else "", f"{count:,}")
@@ -121,13 +125,15 @@ class Messages(Dataset):
                       bounded: bool, progress) -> tuple[int, int]:
         """Read windows concurrently, newest first. Unbounded walks stop after EMPTY_WINDOWS_TO_STOP empty
         windows in a row; windows read speculatively beyond that point are dropped so that the output does
-        not depend on timing."""
+        not depend on timing. No further window is started once finished windows already hold such a run (the
+        walk ends within it whatever the windows still in flight hold), so the quick empty windows do not keep
+        spending requests while the last big windows are read."""
         in_flight: dict[Future, Window] = {}
         done: dict[int, tuple[Window, int, int]] = {}  # window index -> (window, rows, max created)
         next_to_judge, empty_run, stop_at = 0, 0, None
-        exhausted = False
+        exhausted = enough = False
         while True:
-            while not exhausted and stop_at is None and len(in_flight) < ctx.max_workers:
+            while not exhausted and not enough and stop_at is None and len(in_flight) < ctx.max_workers:
                 window = next(windows, None)
                 if window is None:
                     exhausted = True
@@ -140,6 +146,9 @@ class Messages(Dataset):
             for future in finished:
                 window = in_flight.pop(future)
                 done[window.index] = (window, *future.result())
+                progress.step()
+            if not bounded and not enough:
+                enough = _has_empty_run(done)
             while next_to_judge in done and stop_at is None:
                 empty_run = 0 if done[next_to_judge][1] else empty_run + 1
                 if not bounded and empty_run >= EMPTY_WINDOWS_TO_STOP:
@@ -172,3 +181,16 @@ class Messages(Dataset):
             progress.add(len(messages))
         return rows, max_created
 
+
+def _has_empty_run(done: dict[int, tuple]) -> bool:
+    """Whether the finished windows include EMPTY_WINDOWS_TO_STOP consecutive empty ones."""
+    run, previous = 0, -2
+    for index in sorted(done):
+        if done[index][1]:
+            run = 0
+        else:
+            run = run + 1 if index == previous + 1 else 1
+            if run >= EMPTY_WINDOWS_TO_STOP:
+                return True
+        previous = index
+    return False

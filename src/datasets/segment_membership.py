@@ -48,7 +48,7 @@ class SegmentMembership(Dataset):
         settings = self.config.segment_membership
         segment_ids = list(settings.segment_ids) if settings and settings.segment_ids else self._all_segments(ctx)
         tables = Tables(ctx, state)
-        progress = ctx.progress("segment_membership", unit="rows")
+        progress = ctx.progress("segment_membership", unit="rows", steps="segments")
         progress.step(0, total=len(segment_ids))
         prefetch = threading.BoundedSemaphore(max(1, self.PREFETCH_SLOTS))
         with tables.open(SPEC) as table:

@@ -47,6 +47,7 @@ _ERRORS = "replace"
 _SPOOL_BUFFER = 1 << 18
 _EMPTY_CELLS = repeat("")  # fills the cells of columns a row does not have
 _MAX_SEGMENTS = 64  # spool files per chain
+_MAX_FITS = 4096  # key tuples remembered per chain (rows of one source repeat a few key orders)
 
 # JSON cells (activity data, customer attributes) can be far above csv's default 128 KiB field limit.
 with contextlib.suppress(OverflowError):
@@ -129,6 +130,7 @@ class ChainWriter:
         "_columns",
         "_done",
         "_file",
+        "_fits",
         "_fixed",
         "_index",
         "_order",
@@ -150,6 +152,7 @@ class ChainWriter:
         self._others: set[str] = set()  # keys seen in this chain that are not fixed columns
         self._done: list[_Segment] = []
         self._closed = False
+        self._fits: set[tuple] = set()  # key tuples of rows whose keys are all spool columns
         self._open_segment()
 
     def _open_segment(self) -> None:
@@ -176,11 +179,16 @@ class ChainWriter:
 
     def write(self, row: Mapping[str, str]) -> None:
         """Append one row ``{source_key: str}`` (values must already be strings, e.g. from ``flatten``)."""
-        if tuple(row) == self._order:  # same keys in the same order as the spool: write the values as they are
+        keys = tuple(row)
+        if keys == self._order:  # same keys in the same order as the spool: write the values as they are
             self._writerow(row.values())
         else:
-            if not self._index.keys() >= row.keys():
-                self._add_columns(row)
+            if keys not in self._fits:  # key tuples already known to fit the spool's columns skip the check
+                if not self._index.keys() >= row.keys():
+                    self._add_columns(row)
+                if len(self._fits) >= _MAX_FITS:
+                    self._fits.clear()
+                self._fits.add(keys)  # columns only ever grow, so a tuple that fits keeps fitting
             self._writerow(map(row.get, self._columns, _EMPTY_CELLS))
         self._rows += 1
 

@@ -12,6 +12,8 @@ from sandbox import SandboxServer, SandboxSettings
 from tests.sandbox_harness import SECRET, assert_secret_absent, make_data_dir, run_component
 
 FIXED = ["cio_id", "id", "email", "unsubscribed", "devices"]
+# Customer.io keeps the identifiers as attributes too; the wide layout does not repeat them.
+IDENTIFIERS = ("cio_id", "id", "email")
 
 
 @pytest.fixture(scope="module")
@@ -92,18 +94,25 @@ def test_search_everyone_exactly_once_and_wide_and_long_agree(big, tmp_path):
     calls = [e for e in big.request_log if e["path"] == "/v1/customers/attributes"]
     assert {c["query"]["id_type"] for c in calls} == {"cio_id"}
     assert all(c["status"] == 200 for c in calls)
-    # every attribute as a column; identifiers keep their plain names, the attributes of the same name do not
+    # every attribute as a column, except the identifier attributes, which only repeat the identifier columns
     header = list(rows[0])
-    assert header[:5] == FIXED and {"cio_id_2", "id_2", "email_2", "plan", "mesto"} <= set(header)
-    assert "Columns 'email' and 'email_' of table customers clash" in wide.stderr + wide.stdout
-    assert wide_attributes(wide) == [{k: v for k, v in p["attributes"].items() if v != ""} for p in people]
+    assert header[:5] == FIXED and {"plan", "mesto", "First_Name", "first_name_2", "Name", "name_2"} <= set(header)
+    assert not {"cio_id_2", "id_2", "email_2"} & set(header)
+    assert all(p["attributes"]["cio_id"] == p["identifiers"]["cio_id"] for p in people)
+    assert sum(1 for p in people if "email" in p["attributes"]) > 1000
+    output = wide.stderr + wide.stdout
+    assert "Columns 'First Name' and 'first_name' of table customers clash" in output
+    assert "'email_'" not in output and "Customer attribute 'email'" not in output
+    assert wide_attributes(wide) == [{k: v for k, v in p["attributes"].items() if v != "" and k not in IDENTIFIERS}
+                                     for p in people]
 
     # long: a narrow customers table, and one row per person and attribute with the exact Customer.io names
     assert long.csv("customers") == [{k: row[k] for k in FIXED} for row in rows]
     expected = [(p["identifiers"]["cio_id"], name, value) for p in people for name, value in
                 sorted(p["attributes"].items())]
     assert [(r["cio_id"], r["name"], r["value"]) for r in long.csv("customer_attributes")] == expected
-    assert {"město", "First Name", "first_name", "名前"} <= {r["name"] for r in long.csv("customer_attributes")}
+    assert {"město", "First Name", "first_name", "名前", *IDENTIFIERS} <= {r["name"] for r in
+                                                                        long.csv("customer_attributes")}
     assert set(long.state["customers"]["columns"]) == {"customers", "customer_attributes"}
 
 
@@ -115,10 +124,12 @@ def test_search_with_a_filter_configured_attributes_and_unwrapped_answers(server
     matched = [p for p in truth_people(server) if server.workspace.match_filter(flt, p)]
     assert 0 < len(matched) < len(truth_people(server))
     rows = result.csv("customers")
-    assert list(rows[0]) == [*FIXED, "plan", "email_2", "vip"]
+    # the configured attribute `email` only repeats the identifier column: no column of its own
+    assert list(rows[0]) == [*FIXED, "plan", "vip"]
     assert [{k: row[k] for k in ("cio_id", "id", "email")} for row in rows] == [identifiers(p) for p in matched]
-    assert [(row["plan"], row["email_2"], row["vip"]) for row in rows] == [
-        (p["attributes"].get("plan", ""), p["attributes"].get("email", ""), p["attributes"]["vip"]) for p in matched]
+    assert [row["email"] for row in rows] == [p["attributes"].get("email", "") for p in matched]
+    assert [(row["plan"], row["vip"]) for row in rows] == [
+        (p["attributes"].get("plan", ""), p["attributes"]["vip"]) for p in matched]
     search = [e for e in server.request_log if e["path"] == "/v1/customers"]
     assert search and all(e["query"]["limit"] == "1000" for e in search)
 
@@ -179,11 +190,11 @@ def test_export_slow_job_expired_url_and_cut_download_end_in_the_search_layout(t
         log = server.request_log
     people = truth_people(server)
     rows = result.csv("customers")
-    assert list(rows[0]) == [*FIXED, "plan", "email_2", "First_Name", "missing"]
+    # the attribute `email` is exported but not repeated in the wide layout
+    assert list(rows[0]) == [*FIXED, "plan", "First_Name", "missing"]
     assert [{k: row[k] for k in ("cio_id", "id", "email")} for row in rows] == [identifiers(p) for p in people]
-    assert [(r["plan"], r["email_2"], r["First_Name"], r["missing"]) for r in rows] == [
-        (p["attributes"].get("plan", ""), p["attributes"].get("email", ""), p["attributes"].get("First Name", ""), "")
-        for p in people]
+    assert [(r["plan"], r["First_Name"], r["missing"]) for r in rows] == [
+        (p["attributes"].get("plan", ""), p["attributes"].get("First Name", ""), "") for p in people]
     polls = [e for e in log if e["path"].startswith("/v1/exports/") and not e["path"].endswith("/download")]
     assert len(polls) >= 2, "the slow export was polled until done"
     downloads = [e for e in log if e["path"].startswith("/_download/")]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from keboola.component import CommonInterface
 
-from configuration import ConfigurationError, load_configuration
+from configuration import load_configuration
 from customerio.errors import BadRequestError, ExpiredDownloadError, ServerError
 from datasets import REGISTRY, RunContext
 from datasets import customers_export as export_module
@@ -204,9 +204,8 @@ def test_search_writes_everyone_exactly_once_in_search_order_including_people_wi
     assert all(call[3] == {"filter": EVERYONE} and call[2]["limit"] == 40 for call in search)
     asked = [cio for call in api.calls_to("/v1/customers/attributes") for cio in call[3]["ids"]]
     assert sorted(asked) == sorted(p["cio_id"] for p in PEOPLE)
-    # state keeps the source keys: the attribute named `email` is `email_` there (written as `email_2`)
-    assert state == {"columns": {"customers": ["cio_id", "id", "email", "unsubscribed", "devices", "cio_id_", "city",
-                                               "email_", "id_", "plan"]}}
+    # state keeps the source keys; the attributes cio_id, id and email only repeat the identifiers: not written
+    assert state == {"columns": {"customers": ["cio_id", "id", "email", "unsubscribed", "devices", "city", "plan"]}}
 
 
 def test_search_uses_the_api_maximum_page_sizes(component):
@@ -230,9 +229,8 @@ def test_row_values_fixed_columns_and_manifest(component):
     schema = {column["name"]: column for column in manifest(component, "customers")["schema"]}
     assert schema["unsubscribed"]["data_type"]["base"]["type"] == "BOOLEAN"
     assert schema["cio_id"]["primary_key"] is True
-    # every attribute, sorted by name, after the fixed columns
-    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "cio_id_2", "city", "email_2", "id_2",
-                      "plan"]
+    # every attribute, sorted by name, after the fixed columns; the identifier attributes are not repeated
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "city", "plan"]
 
 
 def test_wrapped_and_unwrapped_attribute_answers_give_the_same_file(tmp_path, monkeypatch):
@@ -270,24 +268,74 @@ def test_configured_attributes_only_in_configured_order(component):
     assert all(row["missing_one"] == "" for row in rows)
 
 
-def test_attributes_named_like_identifiers_get_their_own_columns(component, caplog):
+def new_component(path: Path) -> CommonInterface:
+    (path / "out" / "tables").mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
+    return CommonInterface(data_folder_path=str(path))
+
+
+def identifier_named_people() -> list[dict]:
     people = [person(1, unsubscribed="yes", devices="attr-devices")]
     people[0]["attributes"]["email"] = "attribute-email@example.com"
     people[0]["attributes"]["id"] = "attribute-id"
-    api = FakeApi(people)
+    return people
+
+
+@pytest.mark.parametrize("attributes", ["", "email, plan, id, unsubscribed, cio_id, devices"])
+def test_identifier_attributes_are_not_repeated_but_unsubscribed_and_devices_keep_their_columns(
+        component, caplog, attributes):
+    """Every attribute (empty list) or the same names configured: cio_id, id and email are not written again."""
+    api = FakeApi(identifier_named_people())
     with caplog.at_level(logging.INFO):
-        run(api, component)
+        state = run(api, component, attributes=attributes)
     header, rows = read(component, "customers")
     row = rows[0]
-    # identifiers keep the plain names; the attribute of the same name gets the output layer's clash suffix
+    # the identifiers keep the plain names and the identifier values, never the attribute's value
     assert row["email"] == "p1@example.com" and row["id"] == "1" and row["cio_id"] == "c000001"
-    assert row["email_2"] == "attribute-email@example.com" and row["id_2"] == "attribute-id"
+    # the attributes named like the flag and the devices keep their own columns with the clash suffix
     assert row["unsubscribed"] == "false" and row["unsubscribed_2"] == "yes"
     assert row["devices"] == "[]" and row["devices_2"] == "attr-devices"
-    assert row["cio_id_2"] == "c000001"
-    assert header[:5] == ["cio_id", "id", "email", "unsubscribed", "devices"]
-    assert "Customer attribute 'email' is named like the column 'email'" in caplog.text
-    assert "'email_2'" in caplog.text
+    assert row["plan"] == "pro"
+    if attributes:  # configured order
+        assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "plan", "unsubscribed_2", "devices_2"]
+    else:  # sorted by source key
+        assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "devices_2", "plan", "unsubscribed_2"]
+    assert "attribute-email@example.com" not in row.values() and "attribute-id" not in row.values()
+    assert not {"cio_id_", "id_", "email_"} & set(state["columns"]["customers"])
+    assert "Customer attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
+    assert "'unsubscribed_2'" in caplog.text and "'devices_2'" in caplog.text
+    assert "Customer attribute 'email'" not in caplog.text and "Customer attribute 'id'" not in caplog.text
+    assert "Customer attribute 'cio_id'" not in caplog.text
+
+
+@pytest.mark.parametrize("attributes", ["", "email, plan, id, unsubscribed, cio_id, devices"])
+def test_the_long_layout_keeps_the_identifier_attributes_exactly(component, attributes):
+    run(FakeApi(identifier_named_people()), component, attributes=attributes, attributes_layout="long")
+    header, rows = read(component, "customers")
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices"]
+    assert rows == [{"cio_id": "c000001", "id": "1", "email": "p1@example.com", "unsubscribed": "false",
+                     "devices": "[]"}]
+    _, attrs = read(component, "customer_attributes")
+    got = [(r["cio_id"], r["name"], r["value"]) for r in attrs]
+    expected = {"cio_id": "c000001", "devices": "attr-devices", "email": "attribute-email@example.com",
+                "id": "attribute-id", "plan": "pro", "unsubscribed": "yes"}
+    names = [name.strip() for name in attributes.split(",")] if attributes else sorted(expected)
+    assert got == [("c000001", name, expected[name]) for name in names]
+
+
+def test_identifier_columns_kept_from_state_stay_empty_and_are_not_explained(component, caplog):
+    """A state from before the rule may list the keys of the identifier attributes: kept, but nothing is written."""
+    known = ["cio_id", "id", "email", "unsubscribed", "devices", "cio_id_", "email_", "id_", "plan"]
+    with caplog.at_level(logging.INFO):
+        state = run(FakeApi(identifier_named_people()), component, state={"columns": {"customers": known}})
+    header, rows = read(component, "customers")
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "cio_id_2", "email_2", "id_2", "plan",
+                      "devices_2", "unsubscribed_2"]
+    assert (rows[0]["cio_id_2"], rows[0]["email_2"], rows[0]["id_2"]) == ("", "", "")
+    assert rows[0]["email"] == "p1@example.com" and rows[0]["unsubscribed_2"] == "yes"
+    assert state["columns"]["customers"][:len(known)] == known
+    assert "Customer attribute 'email'" not in caplog.text
+    assert "Customer attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
 
 
 def test_other_clashes_follow_the_output_layer_rule(component):
@@ -297,10 +345,9 @@ def test_other_clashes_follow_the_output_layer_rule(component):
     run(FakeApi(people), component)
     header, rows = read(component, "customers")
     row = rows[0]
-    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "Email_2", "cio_id_2", "email_3",
-                      "email_4", "first_name", "first_name_2", "id_2", "plan"]
-    assert (row["email"], row["Email_2"], row["email_3"], row["email_4"]) == (
-        "p1@example.com", "capital", "p1@example.com", "underscore")
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "Email_2", "email_3", "first_name",
+                      "first_name_2", "plan"]
+    assert (row["email"], row["Email_2"], row["email_3"]) == ("p1@example.com", "capital", "underscore")
     assert (row["first_name"], row["first_name_2"]) == ("a", "b")
 
 
@@ -322,17 +369,22 @@ def test_long_layout_agrees_with_wide(tmp_path, monkeypatch):
         comps[layout] = CommonInterface(data_folder_path=str(data))
         state = run(FakeApi(PEOPLE), comps[layout], attributes_layout=layout)
     assert set(state["columns"]) == {"customers", "customer_attributes"}
-    _, wide = read(comps["wide"], "customers")
+    wide_header, wide = read(comps["wide"], "customers")
     narrow_header, narrow = read(comps["long"], "customers")
     attr_header, long_rows = read(comps["long"], "customer_attributes")
     assert narrow_header == ["cio_id", "id", "email", "unsubscribed", "devices"]
     assert attr_header == ["cio_id", "name", "value"]
     assert [{k: row[k] for k in narrow_header} for row in wide] == narrow
-    # every non-empty wide attribute cell is one long row with the exact attribute name, and nothing else
-    by_storage = {"cio_id_2": "cio_id", "id_2": "id", "email_2": "email", "city": "city", "plan": "plan"}
-    from_wide = {(row["cio_id"], by_storage[col], row[col]) for row in wide for col in by_storage if row[col]}
+    assert wide_header == ["cio_id", "id", "email", "unsubscribed", "devices", "city", "plan"]
+    # every non-empty wide attribute cell is one long row with the exact attribute name; the other long rows are the
+    # identifier attributes, which the wide layout does not repeat: there they are the identifier columns
+    from_wide = {(row["cio_id"], col, row[col]) for row in wide for col in ("city", "plan") if row[col]}
+    from_identifiers = {(row["cio_id"], col, row[col]) for row in wide for col in ("cio_id", "id", "email")
+                        if row[col]}
     from_long = {(row["cio_id"], row["name"], row["value"]) for row in long_rows}
-    assert from_wide == from_long and len(long_rows) == len(from_long)
+    assert from_wide | from_identifiers == from_long and not from_wide & from_identifiers
+    assert len(long_rows) == len(from_long)
+    assert {name for _, name, _ in from_long} == {"cio_id", "id", "email", "city", "plan"}
     schema = manifest(comps["long"], "customer_attributes")
     assert [c["name"] for c in schema["schema"] if c.get("primary_key")] == ["cio_id", "name"]
 
@@ -416,23 +468,6 @@ def test_memory_stays_bounded_in_flight(component, monkeypatch):
     assert 1 < active["max"] <= 3
 
 
-# ---------------------------------------------------------------------------------------------------- filters
-
-
-def test_the_documentation_example_with_one_brace_too_many_gives_a_sentence():
-    with pytest.raises(ConfigurationError) as info:
-        config(filters='{"attribute":{"field":"unsubscribed","operator":"eq","value":"true"}}}')
-    message = str(info.value)
-    assert "customers" in message and "filter" in message and "extra closing brace" in message
-    assert "Traceback" not in message
-
-
-def test_a_valid_nested_filter_is_accepted():
-    flt = {"and": [{"segment": {"id": 3}}, {"or": [{"attribute": {"field": "state", "operator": "eq", "value": "NM"}},
-                                                  {"not": {"attribute": {"field": "species", "operator": "exists"}}}]}]}
-    assert config(filters=json.dumps(flt)).customers.filter == flt
-
-
 # ------------------------------------------------------------------------------------------------- export mode
 
 
@@ -483,10 +518,11 @@ def test_export_end_to_end_normalises_into_the_search_layout(component, fake_tim
     api.export_file = export_csv(EXPORT_ROWS, ["cio_id", "id", "email", "plan", "city"])
     run(api, component, mode="export", attributes="plan,city,email")
     header, rows = read(component, "customers")
-    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "plan", "city", "email_2"]
+    # the attribute `email` is asked for, but in the wide layout it would only repeat the identifier column
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "plan", "city"]
     assert [row["cio_id"] for row in rows] == ["c1", "c2", "c3"]
     assert rows[1] == {"cio_id": "c2", "id": "", "email": "b@example.com", "unsubscribed": "", "devices": "",
-                       "plan": "", "city": "Brno", "email_2": "b@example.com"}
+                       "plan": "", "city": "Brno"}
     create = api.calls_to("/v1/exports/customers")[0]
     assert create[3] == {"filters": EVERYONE, "attributes": ["plan", "city", "email"]}
     # the wait grows from 2 s by half each time (capped at 30 s)
@@ -621,6 +657,49 @@ def test_export_in_the_long_layout(component, fake_time):
     assert [(r["cio_id"], r["name"], r["value"]) for r in attrs] == [
         ("c1", "plan", "pro"), ("c2", "city", "Brno"), ("c3", "plan", "free"), ("c3", "city", "Praha")]
     assert set(state["columns"]) == {"customers", "customer_attributes"}
+
+
+# The file as the sandbox writes an export asked for `plan,email,unsubscribed`: the identifiers, then the attributes in
+# request order, so the attribute `email` is a second `email` column (here with a value unlike the identifier's).
+IDENTIFIER_NAMED_EXPORT = (b"cio_id,id,email,plan,email,unsubscribed\n"
+                           b"c1,1,ident1@x,pro,attr1@x,1\n"
+                           b"c2,,ident2@x,,,0\n")
+
+
+def test_export_wide_does_not_repeat_identifier_attributes_but_keeps_unsubscribed(component, fake_time, caplog):
+    api = FakeApi([])
+    api.export_statuses = [{"id": 77, "status": "done", "failed": False, "total": 2}]
+    api.export_file = IDENTIFIER_NAMED_EXPORT
+    with caplog.at_level(logging.INFO):
+        state = run(api, component, mode="export", attributes="plan,email,unsubscribed")
+    # the attributes are asked for as configured, whatever the layout
+    assert api.calls_to("/v1/exports/customers")[0][3]["attributes"] == ["plan", "email", "unsubscribed"]
+    header, rows = read(component, "customers")
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "plan", "unsubscribed_2"]
+    assert rows == [
+        {"cio_id": "c1", "id": "1", "email": "ident1@x", "unsubscribed": "true", "devices": "", "plan": "pro",
+         "unsubscribed_2": "1"},
+        {"cio_id": "c2", "id": "", "email": "ident2@x", "unsubscribed": "false", "devices": "", "plan": "",
+         "unsubscribed_2": "0"}]
+    assert state["columns"]["customers"] == ["cio_id", "id", "email", "unsubscribed", "devices", "plan",
+                                             "unsubscribed_"]
+    assert "Customer attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
+    assert "Customer attribute 'email'" not in caplog.text
+    assert "not configured attributes" not in caplog.text  # the second email column was read, not left over
+
+
+def test_export_long_keeps_identifier_attributes_exactly(component, fake_time):
+    api = FakeApi([])
+    api.export_statuses = [{"id": 77, "status": "done", "failed": False, "total": 2}]
+    api.export_file = IDENTIFIER_NAMED_EXPORT
+    run(api, component, mode="export", attributes="plan,email,unsubscribed", attributes_layout="long")
+    header, rows = read(component, "customers")
+    assert header == ["cio_id", "id", "email", "unsubscribed", "devices"]
+    assert [(r["cio_id"], r["email"], r["unsubscribed"]) for r in rows] == [("c1", "ident1@x", "true"),
+                                                                            ("c2", "ident2@x", "false")]
+    _, attrs = read(component, "customer_attributes")
+    assert [(r["cio_id"], r["name"], r["value"]) for r in attrs] == [
+        ("c1", "plan", "pro"), ("c1", "email", "attr1@x"), ("c1", "unsubscribed", "1"), ("c2", "unsubscribed", "0")]
 
 
 def test_attribute_items_are_matched_by_cio_id_even_with_a_cio_prefix(component):

@@ -602,6 +602,35 @@ def test_fault_export_failed_and_download_cut(fresh, api):
     assert requests.get(url).ok
 
 
+def test_fault_empty_first_page_on_every_paged_endpoint(fresh, api):
+    fresh.set_faults({"empty_first_page": True})
+    chains = [("GET", "/v1/messages", "messages", {"limit": 1000}, None),
+              ("GET", "/v1/activities", "activities", {"limit": 100}, None),
+              ("GET", "/v1/segments/3/membership", "identifiers", {"limit": 30000}, None),
+              ("POST", "/v1/customers", "identifiers", {"limit": 1000},
+               {"filter": {"attribute": {"field": "cio_id", "operator": "exists"}}})]
+    for method, path, key, params, body in chains:
+        records, pages = collect(api, fresh.url + path, key, params, method=method, body=body)
+        assert pages[0][key] == [] and pages[0]["next"], path
+        assert records, path
+    fresh.set_faults({})
+    for method, path, key, params, body in chains:
+        assert collect(api, fresh.url + path, key, params, method=method, body=body)[1][0][key], path
+
+
+def test_fault_expired_download_urls(fresh, api):
+    eid = api.post(f"{fresh.url}/v1/exports/customers", json={"filters": {"segment": {"id": 3}}}).json()["export"]["id"]
+    time.sleep(0.35)
+    fresh.set_faults({"expired_download_urls": 2})
+    for _ in range(2):
+        url = api.get(f"{fresh.url}/v1/exports/{eid}/download").json()["url"]
+        r = requests.get(url)
+        assert r.status_code == 403 and "Request has expired" in r.text
+    assert requests.get(api.get(f"{fresh.url}/v1/exports/{eid}/download").json()["url"]).ok
+    with pytest.raises(ValueError):
+        fresh.set_faults({"expired_download_urls": -1})
+
+
 def test_bad_fault_spec_is_rejected(fresh):
     with pytest.raises(ValueError):
         fresh.set_faults({"eror_rate": 1})

@@ -1,0 +1,501 @@
+"""Benchmark: the real component against the local Customer.io sandbox (`make bench`, `python bench/run.py`).
+
+For every dataset and two scales it
+- starts the sandbox as a separate process (`python -m sandbox --scenario bench`, 100 ms +/- 50 ms latency per
+  request, 10 requests/s per key), so the component's memory and CPU are measured alone;
+- runs `python src/component.py` as a process on a fresh data folder with a one-dataset configuration;
+- samples the component's RSS (with any children) every 50 ms, and reads its CPU time and peak RSS from
+  `wait4` when it exits;
+- counts requests and 429s from the sandbox's request log and records from the output CSV (csv module: values
+  may hold newlines);
+- prints the table, and writes docs/benchmark.md and docs/benchmark.png.
+
+`--processing` measures our own processing alone (parse, flatten, write on one core, no HTTP) by feeding
+generated message pages through the messages dataset's own page loop. `--pacing` compares a client that sends at
+exactly 10 requests/s with our limiter (9.5/s) against the sandbox. A full run does all three.
+
+Usage: python bench/run.py [--quick] [--datasets messages,customers,activities,segment_membership]
+                           [--processing] [--pacing] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+API_KEY = "sandbox-key"
+LATENCY_MS = 100
+JITTER_MS = 50
+RATE_LIMIT = 10
+SAMPLE_SECONDS = 0.05
+
+# Activities: the bench scenario spreads them over 40 days and the API returns the last 30 (about 3/4), minus
+# deleted people's (about 4%, not asked for). The sandbox is sized so that about the requested number is returned.
+ACTIVITY_TYPES = ["event", "attribute_change", "sent_email", "delivered_email", "opened_email", "clicked_email",
+                  "page", "screen", "_o:1:create"]
+ACTIVITY_OVERSIZE = 40 / 30 / 0.96
+
+# The most any client can fetch at 10 requests/s with full pages (records per second).
+BOUNDS = {
+    "messages": 10 * 1000,
+    "activities": 10 * 100,
+    "customers": 10 * 1000 / 11,  # one search page of 1000 + 10 attribute requests of 100
+    "segment_membership": None,  # limited by our CPU, not the API: target 100,000 rows/s
+}
+MEMBERSHIP_TARGET = 100_000
+
+FULL_SCALES = {
+    "messages": (100_000, 1_000_000),
+    "customers": (10_000, 100_000),
+    "activities": (10_000, 100_000),
+    "segment_membership": (100_000, 1_000_000),
+}
+QUICK_SCALES = {
+    "messages": (5_000, 20_000),
+    "customers": (1_000, 3_000),
+    "activities": (1_000, 3_000),
+    "segment_membership": (10_000, 50_000),
+}
+TABLES = {  # dataset -> output tables that hold its records
+    "messages": ["messages"],
+    "customers": ["customers"],
+    "activities": [f"activity_{t}" for t in ACTIVITY_TYPES],
+    "segment_membership": ["segment_membership"],
+}
+
+
+# --------------------------------------------------------------------------------------------------- the sandbox
+
+
+class Sandbox:
+    """`python -m sandbox` in its own process; stopped with SIGTERM."""
+
+    def __init__(self, **flags: object) -> None:
+        args = [sys.executable, "-m", "sandbox", "--scenario", "bench", "--port", "0",
+                "--latency-ms", str(LATENCY_MS), "--jitter-ms", str(JITTER_MS), "--rate-limit", str(RATE_LIMIT)]
+        for name, value in flags.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("sandbox listening on "):
+            self.process.kill()
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        self.url = line.removeprefix("sandbox listening on ")
+
+    def admin(self, path: str, method: str = "GET") -> object:
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def requests(self) -> list[dict]:
+        return [entry for entry in self.admin("/_sandbox/requests") if entry["path"].startswith("/v1")]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -------------------------------------------------------------------------------------------- one component run
+
+
+@dataclass
+class Result:
+    dataset: str
+    scale: int
+    records: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+    rate_limited: int = 0
+    peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+    exit_code: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def share(self) -> float | None:
+        """Throughput as a share of the bound (membership: of the 100,000 rows/s target)."""
+        bound = BOUNDS[self.dataset] or MEMBERSHIP_TARGET
+        return self.rate / bound
+
+    @property
+    def request_rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def sandbox_flags(dataset: str, scale: int) -> dict:
+    if dataset == "messages":
+        return {"messages": scale}
+    if dataset == "customers":
+        return {"people": scale}
+    if dataset == "activities":
+        return {"activities": math.ceil(scale * ACTIVITY_OVERSIZE)}
+    if dataset == "segment_membership":
+        return {"membership": scale}
+    raise ValueError(dataset)
+
+
+def component_config(dataset: str) -> dict:
+    parameters: dict = {"#api_secret": API_KEY, "api_region": "us", "incremental_output": 1}
+    if dataset == "messages":
+        parameters["messages"] = {"types": []}
+    elif dataset == "customers":
+        parameters["customers"] = {"filters": "", "attributes": "", "mode": "search", "attributes_layout": "wide"}
+    elif dataset == "activities":
+        parameters["activities"] = {"types": ACTIVITY_TYPES, "mode": "PARSED_DATA"}
+    elif dataset == "segment_membership":
+        parameters["segment_membership"] = {"segment_ids": []}
+    return {"parameters": parameters, "action": "run"}
+
+
+def count_records(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open(encoding="utf-8", newline="") as fh:
+        return max(0, sum(1 for _ in csv.reader(fh)) - 1)
+
+
+def run_component(sandbox: Sandbox, dataset: str, scale: int, workdir: Path) -> Result:
+    data = workdir / f"{dataset}-{scale}"
+    shutil.rmtree(data, ignore_errors=True)
+    (data / "in").mkdir(parents=True)
+    (data / "out" / "tables").mkdir(parents=True)
+    (data / "config.json").write_text(json.dumps(component_config(dataset)))
+    (data / "in" / "state.json").write_text("{}")
+    env = {**os.environ, "KBC_DATADIR": str(data), "CUSTOMERIO_API_URL": sandbox.url, "PYTHONUNBUFFERED": "1"}
+    sandbox.admin("/_sandbox/requests/reset", "POST")
+    log_path = data / "component.log"
+    result = Result(dataset, scale)
+    with log_path.open("w") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, str(ROOT / "src" / "component.py")], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        watched = psutil.Process(process.pid)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                rss = watched.memory_info().rss
+                for child in watched.children(recursive=True):
+                    try:
+                        rss += child.memory_info().rss
+                    except psutil.Error:
+                        pass
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(SAMPLE_SECONDS)
+        result.seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+    result.exit_code = process.returncode
+    result.cpu_seconds = usage.ru_utime + usage.ru_stime
+    result.peak_rss_mb = max(peak, usage.ru_maxrss * 1024) / 2**20  # ru_maxrss: KiB on Linux
+    entries = sandbox.requests()
+    result.requests = len(entries)
+    result.rate_limited = sum(1 for entry in entries if entry["status"] == 429)
+    result.records = sum(count_records(data / "out" / "tables" / f"{table}.csv") for table in TABLES[dataset])
+    if result.exit_code:
+        result.notes.append(f"exit code {result.exit_code}, see {log_path}")
+        print(log_path.read_text()[-3000:], file=sys.stderr)
+    else:
+        shutil.rmtree(data / "out" / "tables", ignore_errors=True)
+    return result
+
+
+def run_datasets(datasets: list[str], scales: dict, workdir: Path) -> list[Result]:
+    results = []
+    for dataset in datasets:
+        for scale in scales[dataset]:
+            with Sandbox(**sandbox_flags(dataset, scale)) as sandbox:
+                print(f"{dataset} at {scale:,} ...", flush=True)
+                result = run_component(sandbox, dataset, scale, workdir)
+            results.append(result)
+            print("  " + row_text(result), flush=True)
+    return results
+
+
+# ------------------------------------------------------------------------------------------- processing alone
+
+
+def run_processing(pages: int = 100) -> dict:
+    """Messages pages (JSON bytes from the sandbox's generator) through Messages._read_window, on one thread."""
+    from datasets.base import RunContext
+    from datasets.messages import SPEC, Messages, Window
+    from output import TableWriter
+    from progress import Progress
+    from sandbox.settings import SandboxSettings
+    from sandbox.util import dumps
+    from sandbox.workspace import Workspace
+
+    workspace = Workspace(SandboxSettings.for_scenario("bench", messages=pages * 1000))
+    top = workspace.messages.total - 1
+    bodies = [dumps({"messages": [workspace.message(top - p * 1000 - k) for k in range(1000)],
+                     "next": "x" if p + 1 < pages else ""}) for p in range(pages)]
+
+    class PageClient:
+        def paginate(self, method: str, path: str, params: dict | None = None, **_: object):
+            for body in bodies:
+                yield json.loads(body)  # as CustomerIoClient does with response.content
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = RunContext(client=PageClient(), component=None, tables_dir=Path(tmp) / "tables", incremental_load=True,
+                         now=workspace.anchor)
+        cpu, wall = time.process_time(), time.perf_counter()
+        writer = TableWriter(ctx.tables_dir, SPEC)
+        rows, _ = Messages._read_window(ctx, writer.chain((0, 0)), Window(0, None, 0, 0, workspace.anchor),
+                                        Progress("messages", interval=1e9))
+        result = writer.close()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        size = result.path.stat().st_size
+    assert rows == result.rows == pages * 1000, (rows, result.rows)
+    return {"messages": rows, "cpu_seconds": cpu, "wall_seconds": wall, "rate": rows / cpu,
+            "json_bytes": sum(map(len, bodies)), "csv_bytes": size}
+
+
+# ------------------------------------------------------------------------------------------------------ pacing
+
+
+def run_pacing(requests_per_client: int = 200, threads: int = 8) -> dict:
+    """Share of 429s for a client sending at exactly 10/s and for our limiter (9.5/s), 8 threads each."""
+    import requests as http
+
+    from customerio import RateLimiter
+
+    figures = {}
+    for label, limiter in (("exactly 10/s", RateLimiter(10.0, margin=0.0)), ("our limiter, 9.5/s", RateLimiter(10.0))):
+        with Sandbox() as sandbox:
+            session = http.Session()
+            adapter = http.adapters.HTTPAdapter(pool_maxsize=threads)
+            session.mount("http://", adapter)
+            remaining = [requests_per_client]
+            lock = threading.Lock()
+
+            def worker(limiter: RateLimiter = limiter, remaining: list = remaining, lock: threading.Lock = lock,
+                       session: http.Session = session, url: str = sandbox.url) -> None:
+                while True:
+                    with lock:
+                        if remaining[0] <= 0:
+                            return
+                        remaining[0] -= 1
+                    limiter.acquire()
+                    session.get(url + "/v1/segments", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+
+            started = time.perf_counter()
+            pool = [threading.Thread(target=worker) for _ in range(threads)]
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join()
+            seconds = time.perf_counter() - started
+            entries = sandbox.requests()
+            session.close()
+        limited = sum(1 for entry in entries if entry["status"] == 429)
+        figures[label] = {"requests": len(entries), "rate_limited": limited, "share": limited / len(entries),
+                          "rate": len(entries) / seconds}
+        print(f"pacing, {label}: {len(entries)} requests at {len(entries) / seconds:.2f}/s, {limited} answered 429 "
+              f"({100 * limited / len(entries):.1f}%)", flush=True)
+    return figures
+
+
+# ------------------------------------------------------------------------------------------------------ output
+
+
+HEADER = ("dataset", "scale", "records", "seconds", "records/s", "share of bound", "requests", "requests/s", "429s",
+          "peak RSS MB", "CPU s")
+
+
+def row_cells(r: Result) -> list[str]:
+    share = f"{100 * r.share:.0f}%" if BOUNDS[r.dataset] else f"{100 * r.share:.0f}% of 100k/s"
+    return [r.dataset, f"{r.scale:,}", f"{r.records:,}", f"{r.seconds:.1f}", f"{r.rate:,.0f}", share,
+            f"{r.requests:,}", f"{r.request_rate:.2f}", f"{r.rate_limited}", f"{r.peak_rss_mb:.0f}",
+            f"{r.cpu_seconds:.1f}"]
+
+
+def row_text(r: Result) -> str:
+    return "  ".join(f"{h}={c}" for h, c in zip(HEADER, row_cells(r), strict=True)) + (
+        f"  ({'; '.join(r.notes)})" if r.notes else "")
+
+
+def print_table(results: list[Result]) -> None:
+    rows = [list(HEADER), *(row_cells(r) for r in results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    for row in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"arch": platform.machine(), "cores": os.cpu_count(), "cpu": model or platform.processor() or "unknown",
+            "memory_gb": psutil.virtual_memory().total / 2**30, "python": platform.python_version(),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def write_markdown(results: list[Result], processing: dict | None, pacing: dict | None, quick: bool) -> Path:
+    m = machine()
+    lines = ["# Benchmark", "",
+             (f"Generated by `python bench/run.py{' --quick' if quick else ''}` on {m['date']}: {m['arch']}, "
+             f"{m['cores']} cores ({m['cpu']}), {m['memory_gb']:.0f} GB, Python {m['python']}. The sandbox "
+             f"(`python -m sandbox --scenario bench`, {LATENCY_MS} ms ± {JITTER_MS} ms latency per request, "
+             f"{RATE_LIMIT} requests/s) runs in its own process on the same cores; each row is one run of "
+             "`src/component.py` as a process, from start to exit."), ""]
+    if results:
+        lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(row_cells(r)) + " |" for r in results]
+        lines += ["",
+                  ("- Bound: the most any client can fetch at 10 requests/s with full pages: messages 10,000/s "
+                  "(1,000 per request), activities 1,000/s (100 per request), customers about 909/s (a search page of "
+                  "1,000 plus 10 attribute requests of 100). Segment membership is limited by CPU, not the API: its "
+                  "share is of the 100,000 rows/s target."),
+                  ("- The sandbox deliberately answers every 7th page of a messages chain and every 5th of an "
+                  "activities chain with an empty page that carries `next` (as Customer.io does), so there at most "
+                  "6/7 (messages) and 4/5 (activities) of the requests carry records; `requests/s` shows how close "
+                  "the component keeps to the limit itself (our limiter paces at 9.5/s)."),
+                  "- Activities: all 9 types selected (one chain each). Records are rows of the output CSV files.",
+                  ""]
+    if processing:
+        lines += [(f"Processing alone (parse, flatten, write; no HTTP; one core): **{processing['rate']:,.0f} "
+                  f"messages/s** ({processing['messages']:,} messages, {processing['cpu_seconds']:.2f} CPU s, "
+                  f"{processing['json_bytes'] / processing['messages']:.0f} bytes of JSON each; "
+                  "`python bench/run.py --processing`)."), ""]
+    if pacing:
+        lines += [("Pacing against the sandbox (8 threads, GET /v1/segments, no retries; `python bench/run.py "
+                  "--pacing`):"), ""]
+        lines += [f"- {label}: {f['requests']} requests at {f['rate']:.2f}/s, {f['rate_limited']} answered 429 "
+                  f"({100 * f['share']:.1f}%)" for label, f in pacing.items()]
+        lines += [""]
+    if results:
+        lines += ["![throughput and memory](benchmark.png)", ""]
+    path = DOCS / "benchmark.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def write_chart(results: list[Result]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r.dataset for r in results))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.38
+    for position, label in enumerate(("smaller scale", "larger scale")):
+        shares = []
+        for dataset in datasets:
+            runs = sorted((r for r in results if r.dataset == dataset), key=lambda r: r.scale)
+            shares.append(100 * runs[position].share if position < len(runs) else 0)
+        bars = left.bar([i + (position - 0.5) * width for i in range(len(datasets))], shares, width, label=label)
+        left.bar_label(bars, fmt="%.0f%%", fontsize=8)
+    left.axhline(90, color="grey", linestyle="--", linewidth=1)
+    left.set_xticks(range(len(datasets)), [d.replace("segment_membership", "membership*") for d in datasets])
+    left.set_ylabel("throughput, % of the bound")
+    left.set_title("Throughput (end to end) as a share of the bound")
+    left.legend(loc="lower right", fontsize=8)
+    left.set_ylim(0, 120)
+    left.text(0.01, 0.97, "* membership: % of 100,000 rows/s; dashed: 90%", transform=left.transAxes, fontsize=7,
+              va="top")
+    for dataset in datasets:
+        runs = sorted((r for r in results if r.dataset == dataset), key=lambda r: r.scale)
+        right.plot([r.scale for r in runs], [r.peak_rss_mb for r in runs], marker="o", label=dataset)
+    right.axhline(150, color="grey", linestyle="--", linewidth=1)
+    right.set_xscale("log")
+    right.set_ylim(0, 170)
+    right.set_xlabel("records (log scale)")
+    right.set_ylabel("peak RSS, MB")
+    right.set_title("Peak memory against scale (limit 150 MB dashed)")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    path = DOCS / "benchmark.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small scales: a smoke check in about a minute")
+    parser.add_argument("--datasets", default=",".join(FULL_SCALES),
+                        help="comma-separated: messages,customers,activities,segment_membership")
+    parser.add_argument("--processing", action="store_true", help="only measure our own processing (no HTTP)")
+    parser.add_argument("--pacing", action="store_true", help="only compare 10/s against our limiter's pacing")
+    parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmark.md and .png")
+    args = parser.parse_args(argv)
+    scales = QUICK_SCALES if args.quick else FULL_SCALES
+    if args.processing or args.pacing:
+        if args.processing:
+            figures = run_processing(10 if args.quick else 100)
+            print(f"processing: {figures['rate']:,.0f} messages/s on one core ({figures['messages']:,} messages, "
+                  f"{figures['cpu_seconds']:.2f} CPU s, {figures['wall_seconds']:.2f} s)")
+        if args.pacing:
+            run_pacing(60 if args.quick else 200)
+        return 0
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = set(datasets) - set(FULL_SCALES)
+    if unknown:
+        parser.error(f"unknown datasets: {', '.join(sorted(unknown))}")
+    workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
+    try:
+        results = run_datasets(datasets, scales, workdir)
+        processing = run_processing(10 if args.quick else 100)
+        print(f"processing: {processing['rate']:,.0f} messages/s on one core")
+        pacing = run_pacing(60 if args.quick else 200)
+    finally:
+        failed = [r for r in locals().get("results", []) if r.exit_code]
+        if not failed:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print_table(results)
+    if not args.no_write:
+        DOCS.mkdir(exist_ok=True)
+        print(f"wrote {write_markdown(results, processing, pacing, args.quick)} and {write_chart(results)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
