@@ -26,6 +26,8 @@ def parse_args(argv: list[str] | None = None) -> SandboxSettings:
     p.add_argument("--membership", type=int, default=None, help="total membership rows over all segments")
     p.add_argument("--segments", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--empty-page-every", type=int, default=None,
+                   help="every Kth page of a messages/activities/membership chain is empty but has next (0: 7/5/3)")
     p.add_argument("--api-key", default=None)
     p.add_argument("--export-delay", type=float, default=None, help="seconds an export stays pending")
     p.add_argument("--download-url-ttl", type=int, default=None, help="seconds a download URL stays valid")

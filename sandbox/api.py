@@ -214,6 +214,8 @@ class Api:
 
     def _quirk_empty(self, req: Request, tag: int, page: int) -> bool:
         every = EMPTY_PAGE_EVERY.get(tag)
+        if every and self.settings.empty_page_every:
+            every = self.settings.empty_page_every
         if page == 1 and self.faults.flag("empty_first_page", req.path):
             return True  # fault: the first page of every chain is empty but carries `next`
         return bool(every) and page % every == 0

@@ -19,6 +19,7 @@ KNOWN_KEYS = frozenset(
         "empty_first_page",
         "export_failed",
         "expired_download_urls",
+        "first_per_path",
         "paths",
     )
 )
@@ -88,7 +89,7 @@ def validate(spec: dict | None) -> dict:
     paths = spec.get("paths")
     if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
         raise ValueError("paths must be a list of path prefixes")
-    for key in ("repeat_cursor", "empty_first_page", "export_failed"):
+    for key in ("repeat_cursor", "empty_first_page", "export_failed", "first_per_path"):
         if key in spec and not isinstance(spec[key], bool):
             raise ValueError(f"{key} must be true or false")
     return spec
@@ -107,6 +108,7 @@ class Faults:
             self.set_at = time.monotonic()
             self._burst_counter = 0
             self._expired_urls = 0
+            self._seen_paths: set[str] = set()
             self.repeated_chains: set[int] = set()
         return checked
 
@@ -142,6 +144,13 @@ class Faults:
             return decision
         rng = random.Random(self._seed * 1_000_003 + n)
         draws = [rng.random() for _ in range(9)]
+        first = False
+        if spec.get("first_per_path"):
+            with self._lock:
+                first = path not in self._seen_paths
+                self._seen_paths.add(path)
+        if first:
+            draws = [0.0] * len(draws)  # every fault with a rate above 0 fires
         if not download:
             long_429 = spec.get("long_429_seconds", 0)
             if long_429 and time.monotonic() - self.set_at < long_429:
@@ -152,7 +161,7 @@ class Faults:
                 with self._lock:
                     k = self._burst_counter
                     self._burst_counter += 1
-                if k % burst["every"] >= burst["every"] - burst.get("length", 1):
+                if first or k % burst["every"] >= burst["every"] - burst.get("length", 1):
                     decision.too_many = True
                     decision.retry_after = bool(burst.get("retry_after", True))
                     return decision

@@ -16,6 +16,9 @@ SCENARIOS: dict[str, dict] = {
         "segments": 12,
         "latency_ms": 100.0,
         "jitter_ms": 50.0,
+        # The empty-page-with-next quirk stays in, but rarer than in the test scenario (every 7th/5th/3rd page),
+        # whose job is to exercise it: how often Customer.io does it is not documented.
+        "empty_page_every": 50,
     },
 }
 
@@ -46,6 +49,7 @@ class SandboxSettings:
     message_days: int = 426  # messages spread over ~14 months before the anchor
     activity_days: int = 40  # activities spread over 40 days (the API returns only the last 30)
     request_log_limit: int = 200_000
+    empty_page_every: int = 0  # QUIRK frequency: every Kth page of a chain is empty but has `next`; 0 = 7/5/3
 
     @classmethod
     def for_scenario(cls, scenario: str = "test", **overrides) -> SandboxSettings:

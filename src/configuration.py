@@ -296,8 +296,12 @@ def _sentence(exc: ValidationError) -> str:
         message = f"must be {_ALLOWED.get(key, message)}"
     elif error["type"] in ("bool_type", "bool_parsing"):
         message = "must be true or false"
-    elif error["type"] in ("int_type", "int_parsing"):
+    elif error["type"] in ("int_type", "int_parsing", "int_from_float"):
         message = "must be a whole number"
+    elif error["type"] == "greater_than_equal":
+        message = f"must be at least {error.get('ctx', {}).get('ge')}"
+    elif error["type"] == "less_than_equal":
+        message = f"must be at most {error.get('ctx', {}).get('le')}"
     elif error["type"] == "model_type":
         message = "must be a settings object"
     elif error["type"] == "list_type":

@@ -222,6 +222,15 @@ class ChainWriter:
         if not self._closed:
             self._closed = True
             self._finish_segment()
+            # A table may hold thousands of closed chains: keep only what the merge needs. The closed file and
+            # the csv writer bound to it would otherwise keep their buffers (about 128 KiB a chain) alive.
+            self._fits = set()
+            self._file = None
+            self._writerow = self._refuse_write
+            self._index = {}
+
+    def _refuse_write(self, _values: Iterable[str]) -> None:
+        raise ValueError(f"Chain {self.key!r} is closed.")
 
     def _segments(self) -> list[_Segment]:
         self.close()
@@ -229,8 +238,9 @@ class ChainWriter:
 
     def _discard(self) -> None:
         self._closed = True
-        with contextlib.suppress(OSError):
-            self._file.close()
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
 
 
 class TableWriter:

@@ -631,6 +631,14 @@ def test_fault_expired_download_urls(fresh, api):
         fresh.set_faults({"expired_download_urls": -1})
 
 
+def test_fault_first_per_path(fresh):
+    fresh.set_faults({"error_rate": 0.0001, "first_per_path": True})
+    assert _get(fresh).status_code >= 500 and _get(fresh).ok
+    assert _get(fresh, "/v1/segments").status_code >= 500 and _get(fresh, "/v1/segments").ok
+    fresh.set_faults({"burst_429": {"every": 1000, "length": 1}, "first_per_path": True})
+    assert _get(fresh).status_code == 429 and _get(fresh).ok
+
+
 def test_bad_fault_spec_is_rejected(fresh):
     with pytest.raises(ValueError):
         fresh.set_faults({"eror_rate": 1})
