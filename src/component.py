@@ -28,6 +28,7 @@ log = logging.getLogger("component")
 READ_TIMEOUT_ENV = "CUSTOMERIO_READ_TIMEOUT"
 MAX_RETRY_SECONDS_ENV = "CUSTOMERIO_MAX_RETRY_SECONDS"
 CONNECT_TIMEOUT = 10.0
+LEGACY_STATE_KEYS = ("activity_headers", "message_headers", "message_last_token")
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_MAX_RETRY_SECONDS = 600.0
 
@@ -53,7 +54,7 @@ class Component(ComponentBase):
 
     def run(self) -> None:
         config = self._config(for_run=True)
-        state = self.get_state_file() or {}
+        state = self._previous_state()
         new_state = dict(state)  # datasets that do not run keep their marks
         started = time.monotonic()
         with self._client(config) as client:
@@ -62,10 +63,23 @@ class Component(ComponentBase):
             for key in config.enabled_datasets():
                 log.info("Extracting %s.", key)
                 dataset = REGISTRY[key](config)
-                new_state[key] = dataset.run(ctx, state.get(key) or {})
+                previous = state.get(key)
+                new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
         # Only now, with every table complete, do the marks advance.
         self.write_state_file(new_state)
         log.debug("Run finished in %.1f s.", time.monotonic() - started)
+
+    def _previous_state(self) -> dict:
+        state = self.get_state_file() or {}
+        if not isinstance(state, dict):
+            log.warning("The saved state is not an object; starting as on a first run.")
+            return {}
+        legacy = [key for key in LEGACY_STATE_KEYS if key in state]
+        if legacy:
+            # The older component's page tokens and headers do not apply to this version: drop them once.
+            log.info("State of the older Customer.io component found (%s); it does not apply and is dropped.",
+                     ", ".join(legacy))
+        return {key: value for key, value in state.items() if key not in LEGACY_STATE_KEYS}
 
     @sync_action("testConnection")
     def test_connection(self) -> ValidationResult:

@@ -412,7 +412,8 @@ class CustomerIoClient:
         elapsed = f"{call.elapsed():.0f} s"
         if isinstance(exc, (_RateLimited, _RateLimitedFor)):
             if isinstance(exc, _RateLimitedFor) and call.remaining() > 0:
-                what = f"asked to wait {exc.wait:.0f} s, longer than the retry budget allows"
+                what = (f"still asked to wait {exc.wait:.0f} s more after {call.attempts} attempts over {elapsed}, past "
+                        "the retry budget")
             else:
                 what = f"kept answering 429 to {call.attempts} attempts over {elapsed}"
             return RateLimitError(

@@ -179,7 +179,7 @@ class Customers(Dataset):
 
     SEARCH_LIMIT = 1000  # people per search page (the API maximum)
     BATCH_SIZE = 100  # people per attributes request (the API maximum)
-    SEARCH_AHEAD = 20  # search pages the search chain may read ahead of the attribute batches
+    SEARCH_AHEAD = 3  # search pages read ahead of the attribute batches: enough to keep them busy, memory flat
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: CustomersSettings = self.config.customers

@@ -142,9 +142,10 @@ def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: 
         except (ServerError, InvalidResponseError) as exc:
             log.warning("Downloading customers export %s failed (%s); trying again with a new link.", export_id, exc)
             last = exc
+    reason = "the link had expired" if isinstance(last, ExpiredDownloadError) else "the download failed"
     raise ExportFailedError(
-        f"The customers export {export_id} could not be downloaded in {DOWNLOAD_ATTEMPTS} attempts, the last one "
-        f"failing with: {last}", path=path)
+        f"The customers export {export_id} could not be downloaded with {DOWNLOAD_ATTEMPTS} fresh links ({reason} "
+        f"each time, last at {last.path if last else path}): try again later, or use mode 'search'.", path=path)
 
 
 def _export_of(response: dict, path: str) -> dict:

@@ -241,8 +241,8 @@ def test_a_failed_export_ends_with_a_sentence_and_no_state(server, clean_export,
 
 
 @pytest.mark.parametrize(("faults", "what"), [
-    ({"expired_download_urls": 100}, "expired"),
-    ({"download_cut_rate": 1.0}, "broke off"),
+    ({"expired_download_urls": 100}, "the link had expired each time"),
+    ({"download_cut_rate": 1.0}, "the download failed each time"),
 ], ids=["every_url_expired", "every_download_cut"])
 def test_an_export_that_cannot_be_downloaded_ends_with_a_sentence_and_no_state(faults, what, server, clean_export,
                                                                                tmp_path):

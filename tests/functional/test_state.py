@@ -1,0 +1,38 @@
+"""State as the platform keeps it: merged per dataset, legacy keys dropped, nothing written on failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox import SandboxServer, SandboxSettings
+from tests.sandbox_harness import SECRET, make_data_dir, run_component
+
+
+@pytest.fixture(scope="module")
+def server():
+    with SandboxServer(SandboxSettings(scenario="test")) as srv:
+        yield srv
+
+
+def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_dropped(server, tmp_path):
+    previous = {
+        "messages": {"marks": {"email": 1700000000}, "columns": {"messages": ["id"]}},
+        "message_last_token": {"email": "old-page-token"},
+        "message_headers": ["id", "type"],
+        "activity_headers": {"event": ["id"]},
+    }
+    result = run_component(make_data_dir(tmp_path, {"#api_secret": SECRET, "campaigns": True}, state=previous),
+                           server.url)
+    assert result.code == 0, result.stderr
+    assert result.state["messages"] == previous["messages"]
+    assert set(result.state) == {"messages", "campaigns"}
+    assert result.state["campaigns"]["columns"]["campaigns"][0] == "id"
+    assert "older Customer.io component" in result.stdout
+
+
+def test_a_corrupt_dataset_state_starts_that_dataset_afresh(server, tmp_path):
+    result = run_component(make_data_dir(tmp_path, {"#api_secret": SECRET, "segments": True},
+                                         state={"segments": ["not", "an", "object"]}), server.url)
+    assert result.code == 0, result.stderr
+    assert isinstance(result.state["segments"], dict)
+    assert len(result.csv("segments")) == len(server.workspace.segments())
