@@ -54,12 +54,16 @@ class SegmentMembership(Dataset):
         progress = ctx.progress("segment_membership", unit="rows", steps="segments")
         progress.step(0, total=len(segment_ids))
         prefetch = threading.BoundedSemaphore(max(1, self.PREFETCH_SLOTS))
+        # One long-lived prefetch pool for every segment: a fresh thread per segment would leave each segment's
+        # freed pages in another malloc arena, and peak memory would creep up with the number of segments.
+        helper = ThreadPoolExecutor(max_workers=max(1, self.PREFETCH_SLOTS), thread_name_prefix="membership-prefetch")
         with tables.open(SPEC) as table:
             workers = max(1, min(ctx.max_workers, self.SEGMENTS_AT_ONCE, len(segment_ids) or 1))
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segment-membership")
             futures: list[Future] = []
             try:
-                futures = [pool.submit(self._read_segment, ctx, table, position, segment_id, progress, prefetch)
+                futures = [pool.submit(self._read_segment, ctx, table, position, segment_id, progress, prefetch,
+                                       helper)
                            for position, segment_id in enumerate(segment_ids)]
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
                 for future in done:
@@ -72,6 +76,7 @@ class SegmentMembership(Dataset):
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
+                helper.shutdown(wait=True)
         log.info("Segment membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
         return {"columns": tables.columns}
 
@@ -90,14 +95,15 @@ class SegmentMembership(Dataset):
         return sorted(ids)
 
     def _read_segment(self, ctx: RunContext, table: TableWriter, position: int, segment_id: int,
-                      progress: Progress, prefetch: threading.BoundedSemaphore) -> None:
+                      progress: Progress, prefetch: threading.BoundedSemaphore,
+                      helper: ThreadPoolExecutor | None = None) -> None:
         path = f"/v1/segments/{segment_id}/membership"
         pages = ctx.client.paginate("GET", path, params={"limit": self.PAGE_LIMIT})
         chain: ChainWriter | None = None
         own: Progress | None = None
         rows = 0
         try:
-            with contextlib.closing(_read_ahead(pages, prefetch)) as ahead:
+            with contextlib.closing(_read_ahead(pages, prefetch, helper)) as ahead:
                 for index, page in enumerate(ahead):
                     if index == 0 and page.get("next"):
                         own = self._segment_progress(ctx, segment_id)
@@ -161,7 +167,8 @@ def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any]) 
 _END = object()
 
 
-def _read_ahead(pages: Iterator[dict], slots: threading.BoundedSemaphore) -> Iterator[dict]:
+def _read_ahead(pages: Iterator[dict], slots: threading.BoundedSemaphore,
+                shared: ThreadPoolExecutor | None = None) -> Iterator[dict]:
     """Yield the pages; while the consumer handles one page, fetch the next in a helper thread if a slot is free.
 
     A single-page segment never starts a helper. The generator ``pages`` is only ever advanced by one thread at a
@@ -173,7 +180,7 @@ def _read_ahead(pages: Iterator[dict], slots: threading.BoundedSemaphore) -> Ite
     if not page.get("next"):
         yield page
         return
-    helper: ThreadPoolExecutor | None = None
+    helper: ThreadPoolExecutor | None = shared
     try:
         while page is not _END:
             following: Future | None = None
@@ -192,5 +199,5 @@ def _read_ahead(pages: Iterator[dict], slots: threading.BoundedSemaphore) -> Ite
                         wait([following])
                     slots.release()
     finally:
-        if helper is not None:
+        if helper is not None and helper is not shared:
             helper.shutdown(wait=True)
