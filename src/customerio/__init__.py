@@ -1,6 +1,6 @@
 """Customer.io App API client (no Keboola imports)."""
 
-from .client import ClientStats, CustomerIoClient, parse_retry_after
+from .client import ClientStats, CustomerIoClient, DeferredPage, parse_retry_after
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -23,6 +23,7 @@ __all__ = [
     "ClientStats",
     "CustomerIoClient",
     "CustomerIoError",
+    "DeferredPage",
     "ExpiredDownloadError",
     "InvalidResponseError",
     "NotFoundError",

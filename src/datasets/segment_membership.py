@@ -7,20 +7,21 @@ answers 404 (deleted after it was listed, or a wrong id) is skipped with a warni
 Segments are read concurrently, one chain per segment keyed by its position, so the file lists the segments in
 the configured (or id) order whatever the thread timing. The per-row path builds plain dicts of strings
 directly (no generic flatten), and a segment with several pages reads its next page while the current one is
-written (at most ``PREFETCH_SLOTS`` segments do so at a time, which bounds memory to a few pages).
+written (at most ``PREFETCH_SLOTS`` segments do so at a time). Pages wait as bytes and are parsed and written one
+at a time, so memory holds one parsed page and a few pages of bytes whatever the scale.
 A segment with more than one page also gets its own progress line with the total from
 GET /v1/segments/{id}/customer_count.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from customerio import DeferredPage
 from customerio.errors import InvalidResponseError, NotFoundError
 from output import ChainWriter, TableSpec, TableWriter, to_cell
 from progress import Progress
@@ -43,8 +44,8 @@ class SegmentMembership(Dataset):
 
     PAGE_LIMIT = 30000  # people per page (the API maximum)
     PREFETCH_SLOTS = 2  # segments that may read their next page while writing the current one
-    # Segments read at once. A 30,000-member page is ~12 MB once parsed and the pages come fast (CPU, not the rate
-    # limit, is what bounds this dataset), so a few segments at a time keep the CPU busy in flat memory.
+    # Segments read at once: while one page is written, the other segments fetch theirs (CPU, not the rate limit,
+    # is what bounds this dataset, so a few chains are enough to keep it busy).
     SEGMENTS_AT_ONCE = 3
 
     def run(self, ctx: RunContext, state: dict) -> dict:
@@ -54,6 +55,9 @@ class SegmentMembership(Dataset):
         progress = ctx.progress("segment_membership", unit="rows", steps="segments")
         progress.step(0, total=len(segment_ids))
         prefetch = threading.BoundedSemaphore(max(1, self.PREFETCH_SLOTS))
+        # One page is parsed and written at a time: the work is CPU-bound under the GIL anyway, and this keeps a
+        # single parsed page (~13 MB for 30,000 members) in memory while the other segments wait as bytes.
+        writing = threading.Lock()
         # One long-lived prefetch pool for every segment: a fresh thread per segment would leave each segment's
         # freed pages in another malloc arena, and peak memory would creep up with the number of segments.
         helper = ThreadPoolExecutor(max_workers=max(1, self.PREFETCH_SLOTS), thread_name_prefix="membership-prefetch")
@@ -62,8 +66,8 @@ class SegmentMembership(Dataset):
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segment-membership")
             futures: list[Future] = []
             try:
-                futures = [pool.submit(self._read_segment, ctx, table, position, segment_id, progress, prefetch,
-                                       helper)
+                futures = [pool.submit(self._read_segment, ctx, table, position, segment_id, progress, writing,
+                                       prefetch, helper)
                            for position, segment_id in enumerate(segment_ids)]
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
                 for future in done:
@@ -95,32 +99,36 @@ class SegmentMembership(Dataset):
         return sorted(ids)
 
     def _read_segment(self, ctx: RunContext, table: TableWriter, position: int, segment_id: int,
-                      progress: Progress, prefetch: threading.BoundedSemaphore,
+                      progress: Progress, writing: threading.Lock, prefetch: threading.BoundedSemaphore,
                       helper: ThreadPoolExecutor | None = None) -> None:
         path = f"/v1/segments/{segment_id}/membership"
-        pages = ctx.client.paginate("GET", path, params={"limit": self.PAGE_LIMIT})
+        # Deferred parsing: a page waits as its bytes (~3 MB); it is parsed under the `writing` lock.
+        pages = ctx.client.paginate("GET", path, params={"limit": self.PAGE_LIMIT}, defer_parse=True)
+        ahead = _ReadAhead(pages, prefetch, helper)
         chain: ChainWriter | None = None
         own: Progress | None = None
         rows = 0
+        first = True
         try:
-            with contextlib.closing(_read_ahead(pages, prefetch, helper)) as ahead:
-                for index, page in enumerate(ahead):
-                    if index == 0 and page.get("next"):
-                        own = self._segment_progress(ctx, segment_id)
-                    identifiers = page.get("identifiers")
-                    if not identifiers:  # null for an empty segment
-                        if page.get("ids"):
-                            raise InvalidResponseError(
-                                f"Customer.io answered GET {path} with 'ids' but without 'identifiers'; try again "
-                                "later.", path=path)
-                        continue
-                    if chain is None:
-                        chain = table.chain((position,))
-                    written = _write_members(chain, str(segment_id), identifiers)
-                    rows += written
-                    progress.add(written)
-                    if own is not None:
-                        own.add(written)
+            while (page := ahead.fetch()) is not None:  # network I/O, outside the lock
+                with writing:
+                    more, identifiers = _take_members(page, path)  # parses the page, then releases it
+                    del page
+                    if more:
+                        ahead.prefetch()
+                    written = 0
+                    if identifiers:  # null for an empty segment
+                        if chain is None:
+                            chain = table.chain((position,))
+                        written = _write_members(chain, str(segment_id), identifiers)
+                    del identifiers  # the parsed page is freed here, before another segment parses its own
+                rows += written
+                progress.add(written)
+                if first and more:
+                    own = self._segment_progress(ctx, segment_id)
+                if own is not None:
+                    own.add(written)
+                first = False
         except NotFoundError:
             if rows:
                 log.warning("Segment %s was deleted while it was read (404); the %s rows read before are kept.",
@@ -129,6 +137,7 @@ class SegmentMembership(Dataset):
                 log.warning("Segment %s was not found (404): it was probably deleted after it was listed or chosen; "
                             "it is skipped.", segment_id)
         finally:
+            ahead.close()
             if chain is not None:
                 chain.close()
         progress.step()
@@ -144,6 +153,21 @@ class SegmentMembership(Dataset):
         if total:
             log.debug("Segment %s: %s members to read.", segment_id, f"{total:,}")
         return ctx.progress(f"segment {segment_id} membership", unit="rows", total=total)
+
+
+def _take_members(page: DeferredPage, path: str) -> tuple[bool, list[Any] | None]:
+    """Parse the page and keep what is needed: whether another page follows, and the members.
+
+    The page is released (it keeps only its cursor) because the paginating generator holds on to it until it is
+    resumed, which may be after another segment has started parsing its own page.
+    """
+    more = bool(page.get("next"))
+    identifiers = page.get("identifiers")
+    if not identifiers and page.get("ids"):
+        raise InvalidResponseError(f"Customer.io answered GET {path} with 'ids' but without 'identifiers'; try "
+                                   "again later.", path=path)
+    page.release()
+    return more, identifiers
 
 
 def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any]) -> int:
@@ -167,37 +191,57 @@ def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any]) 
 _END = object()
 
 
-def _read_ahead(pages: Iterator[dict], slots: threading.BoundedSemaphore,
-                shared: ThreadPoolExecutor | None = None) -> Iterator[dict]:
-    """Yield the pages; while the consumer handles one page, fetch the next in a helper thread if a slot is free.
+class _ReadAhead:
+    """The pages of one segment, with the next page fetched in a helper thread while the current one is written.
 
-    A single-page segment never starts a helper. The generator ``pages`` is only ever advanced by one thread at a
-    time (each fetch waits for the previous one), so its state stays consistent.
+    A segment reads ahead only while it holds one of the shared ``slots``, which bounds the pages in flight. The
+    generator ``pages`` is only ever advanced by one thread at a time (a fetch waits for the one before), so its
+    state stays consistent.
     """
-    page = next(pages, _END)
-    if page is _END:
-        return
-    if not page.get("next"):
-        yield page
-        return
-    helper: ThreadPoolExecutor | None = shared
-    try:
-        while page is not _END:
-            following: Future | None = None
-            holding = slots.acquire(blocking=False)
-            if holding:
-                if helper is None:
-                    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="membership-prefetch")
-                following = helper.submit(next, pages, _END)
+
+    def __init__(self, pages: Iterator[DeferredPage], slots: threading.BoundedSemaphore,
+                 helper: ThreadPoolExecutor | None) -> None:
+        self._pages = pages
+        self._slots = slots
+        self._helper = helper
+        self._own_helper: ThreadPoolExecutor | None = None
+        self._following: Future | None = None
+        self._box: list[DeferredPage | object] = []
+
+    def fetch(self) -> DeferredPage | None:
+        """The next page (the one read ahead, or fetched now), or None at the end of the segment."""
+        if self._following is not None:
+            following, self._following = self._following, None
             try:
-                yield page
-                page = following.result() if following is not None else next(pages, _END)
+                following.result()  # raises what the fetch raised
+                page = self._box.pop()
             finally:
-                if holding:
-                    if following is not None and not following.done():
-                        following.cancel()
-                        wait([following])
-                    slots.release()
-    finally:
-        if helper is not None and helper is not shared:
-            helper.shutdown(wait=True)
+                self._slots.release()
+        else:
+            page = next(self._pages, _END)
+        return None if page is _END else page
+
+    def prefetch(self) -> None:
+        """Start fetching the next page now, if a slot is free (call it once the current page is parsed)."""
+        if self._following is None and self._slots.acquire(blocking=False):
+            if self._helper is None:
+                self._helper = self._own_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+            self._following = self._helper.submit(self._fetch_into_box)
+
+    def _fetch_into_box(self) -> None:
+        # The page travels in a box, not as the future's result: the helper thread may hold on to the future a
+        # moment after it completed, and with it the page, once the writer has let go of it.
+        self._box.append(next(self._pages, _END))
+
+    def close(self) -> None:
+        following, self._following = self._following, None
+        if following is not None:
+            following.cancel()
+            wait([following])
+            self._slots.release()
+        self._box.clear()
+        close = getattr(self._pages, "close", None)
+        if close is not None:
+            close()
+        if self._own_helper is not None:
+            self._own_helper.shutdown(wait=True)

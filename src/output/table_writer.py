@@ -4,7 +4,9 @@ A table is written through one or more *chains* (``writer.chain(key)``). Each ch
 spool files (in a hidden temporary folder next to ``tables_dir``), so a chain never waits for another and no row
 is held in memory. A chain writes its rows in the final column order as far as it knows it: the fixed columns
 (known columns from state, then seed columns, then primary-key columns), then the other keys it has seen, sorted.
-A row with a new key starts a new spool segment (see ``ChainWriter``).
+A row with a new key starts a new spool segment (see ``ChainWriter``). A closed chain of at most
+``_CONSOLIDATE_ROWS`` rows is rewritten into one segment, and closed chains share their column tuples, so a table
+of thousands of small chains (customers: one per 100 people) keeps about a kilobyte per chain until the merge.
 
 ``close()`` fixes the final column order (the fixed columns, then every other column seen in any chain, sorted
 by name) and merges the chains in sorted key order into ``<tables_dir>/<name>.csv`` with a header of Storage
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
 from output.naming import ColumnClash, renamed_clashes, storage_column_names
@@ -46,8 +48,12 @@ _ENCODING = "utf-8"
 _ERRORS = "replace"
 _SPOOL_BUFFER = 1 << 18
 _EMPTY_CELLS = repeat("")  # fills the cells of columns a row does not have
+_NO_COLUMNS: Mapping[str, int] = MappingProxyType({})  # a closed chain's column index
 _MAX_SEGMENTS = 64  # spool files per chain
 _MAX_FITS = 4096  # key tuples remembered per chain (rows of one source repeat a few key orders)
+# A closed chain with several segments and at most this many rows is rewritten into one segment: a table may have
+# thousands of small chains (customers: one per 100 people), and each segment kept costs memory until the merge.
+_CONSOLIDATE_ROWS = 20_000
 
 # JSON cells (activity data, customer attributes) can be far above csv's default 128 KiB field limit.
 with contextlib.suppress(OverflowError):
@@ -103,12 +109,12 @@ def _csv_writer(write: Callable[[str], Any]) -> Any:
     return csv.writer(_Target(), lineterminator="\r\n")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Segment:
     """A finished spool file of one chain: every row has exactly ``columns`` unless ``short``."""
 
-    path: Path
-    columns: list[str]
+    path: str
+    columns: tuple[str, ...]
     rows: int
     short: bool
 
@@ -133,6 +139,7 @@ class ChainWriter:
         "_fits",
         "_fixed",
         "_index",
+        "_interned",
         "_order",
         "_others",
         "_path",
@@ -144,19 +151,22 @@ class ChainWriter:
         "key",
     )
 
-    def __init__(self, key: tuple, spool_dir: Path, stem: str, fixed_columns: Sequence[str] = ()) -> None:
+    def __init__(self, key: tuple, spool_dir: Path, stem: str, fixed_columns: Sequence[str] = (),
+                 interned: dict | None = None) -> None:
         self.key = key
         self._spool_dir = spool_dir
         self._stem = stem
-        self._fixed = list(fixed_columns)
-        self._others: set[str] = set()  # keys seen in this chain that are not fixed columns
+        # Column tuples and sets shared by the table's chains: closed chains keep one copy of each, not their own.
+        self._interned: dict = interned if interned is not None else {}
+        self._fixed = self._intern(tuple(fixed_columns))
+        self._others: set[str] | frozenset[str] = set()  # keys seen in this chain that are not fixed columns
         self._done: list[_Segment] = []
         self._closed = False
         self._fits: set[tuple] = set()  # key tuples of rows whose keys are all spool columns
         self._open_segment()
 
     def _open_segment(self) -> None:
-        self._path = self._spool_dir / f"{self._stem}-{len(self._done)}.csv"
+        self._path = os.path.join(self._spool_dir, f"{self._stem}-{len(self._done)}.csv")
         self._file = open(self._path, "w", encoding=_ENCODING, errors=_ERRORS, newline="", buffering=_SPOOL_BUFFER)  # noqa: SIM115
         self._writerow = _csv_writer(self._file.write).writerow
         self._set_columns([*self._fixed, *sorted(self._others)])
@@ -215,7 +225,7 @@ class ChainWriter:
 
     def _finish_segment(self) -> None:
         self._file.close()
-        self._done.append(_Segment(self._path, self._columns, self._rows, self._short))
+        self._done.append(_Segment(self._path, tuple(self._columns), self._rows, self._short))
 
     def close(self) -> None:
         """Flush and close this chain's spool (idempotent). Writing afterwards raises ``ValueError``."""
@@ -227,7 +237,30 @@ class ChainWriter:
             self._fits = set()
             self._file = None
             self._writerow = self._refuse_write
-            self._index = {}
+            self._index = _NO_COLUMNS
+            self._columns = self._order = ()
+            self._others = self._intern(frozenset(self._others))
+            if len(self._done) > 1 and sum(segment.rows for segment in self._done) <= _CONSOLIDATE_ROWS:
+                self._consolidate()
+            for segment in self._done:
+                segment.columns = self._intern(segment.columns)
+
+    def _intern(self, value: Any) -> Any:
+        return self._interned.setdefault(value, value)  # dict.setdefault is atomic: chains close in many threads
+
+    def _consolidate(self) -> None:
+        """Rewrite this closed chain's segments as one, in the chain's full column order."""
+        columns = (*self._fixed, *sorted(self._others))
+        path = os.path.join(self._spool_dir, f"{self._stem}-all.csv")
+        rows = 0
+        with open(path, "w", encoding=_ENCODING, errors=_ERRORS, newline="", buffering=_SPOOL_BUFFER) as file:
+            writerow = _csv_writer(file.write).writerow
+            for segment in self._done:
+                _copy_reordered(segment, columns, writerow)
+                rows += segment.rows
+        for segment in self._done:
+            os.unlink(segment.path)
+        self._done = [_Segment(path, columns, rows, False)]
 
     def _refuse_write(self, _values: Iterable[str]) -> None:
         raise ValueError(f"Chain {self.key!r} is closed.")
@@ -259,6 +292,7 @@ class TableWriter:
         self._spool_dir: Path | None = None
         self._result: TableResult | None = None
         self._finished = False
+        self._interned: dict = {}
 
     @property
     def path(self) -> Path:
@@ -276,7 +310,7 @@ class TableWriter:
                 if self._finished:
                     raise RuntimeError(f"Table {self.spec.name} is already closed.")
                 stem = f"chain-{len(self._chains)}"
-                chain = ChainWriter(key, self._ensure_spool_dir(), stem, self._fixed_columns())
+                chain = ChainWriter(key, self._ensure_spool_dir(), stem, self._fixed_columns(), self._interned)
                 self._chains[key] = chain
             return chain
 
@@ -292,7 +326,7 @@ class TableWriter:
             chain._discard()
             for segment in chain._done:
                 with contextlib.suppress(OSError):
-                    segment.path.unlink()
+                    os.unlink(segment.path)
 
     def _ensure_spool_dir(self) -> Path:
         if self._spool_dir is None:
@@ -342,11 +376,11 @@ class TableWriter:
         chains = [self._chains[key] for key in _sorted_keys(self._chains)]
         for chain in chains:
             chain.close()
-        columns = self.final_columns()
+        columns = tuple(self.final_columns())
         if not columns:
             return TableResult(columns=[], names=[], rows=0)
-        names = storage_column_names(columns)
-        clashes = renamed_clashes(columns, names)
+        names = storage_column_names(list(columns))
+        clashes = renamed_clashes(list(columns), names)
         merged = self._ensure_spool_dir() / "merged.csv"
         rows = 0
         with open(merged, "wb") as binary:
@@ -371,7 +405,7 @@ class TableWriter:
             os.replace(merged, self.path)
         except OSError:  # tables_dir on another filesystem than its parent (a mount point)
             shutil.move(merged, self.path)
-        return TableResult(columns=columns, names=names, rows=rows, clashes=clashes, path=self.path)
+        return TableResult(columns=list(columns), names=names, rows=rows, clashes=clashes, path=self.path)
 
     def abort(self) -> None:
         """Discard everything written so far (spool files); the table file is not written (idempotent)."""
@@ -408,7 +442,7 @@ def _sorted_keys(keys: Iterable[tuple]) -> list[tuple]:
         return sorted(keys, key=repr)
 
 
-def _copy_reordered(segment: _Segment, columns: list[str], writerow: Callable[[Iterable[str]], Any]) -> None:
+def _copy_reordered(segment: _Segment, columns: tuple[str, ...], writerow: Callable[[Iterable[str]], Any]) -> None:
     """Re-read a spool segment and write each row in the final column order, padded."""
     width = len(segment.columns)
     total = len(columns)

@@ -391,6 +391,40 @@ def test_json_that_is_not_an_object_is_invalid(api, client_for, fake_time):
     assert len(api.seen) == 2
 
 
+def test_deferred_pages_are_parsed_on_first_read_and_follow_the_cursor(api, client_for):
+    api.add(Reply(200, {"identifiers": [{"cio_id": "a"}], "next": "c1"}), Reply(200, {"identifiers": [], "next": ""}))
+    pages = client_for().paginate("GET", "/v1/segments/3/membership", params={"limit": 2}, defer_parse=True)
+    first = next(pages)
+    assert "not parsed" in repr(first)
+    assert first["identifiers"] == [{"cio_id": "a"}]
+    assert "not parsed" not in repr(first)
+    first.release()  # keeps the cursor only: the chain goes on from it
+    assert dict(first) == {"next": "c1"}
+    assert [dict(page) for page in pages] == [{"identifiers": [], "next": ""}]
+    assert [seen.query.get("start") for seen in api.seen] == [None, ["c1"]]
+
+
+@pytest.mark.parametrize("broken", [b'{"identifiers": [{"cio_id": "a"}, {"ci', b"<html>maintenance</html>", b"[1, 2]"],
+                         ids=["cut-off", "html", "array"])
+def test_deferred_pages_retry_bodies_that_are_not_json_objects_before_yielding(api, client_for, fake_time, broken):
+    api.add(Reply(200, broken), Reply(200, {"identifiers": [], "next": ""}))
+    client = client_for()
+    pages = list(client.paginate("GET", "/v1/segments/3/membership", defer_parse=True))
+    assert [dict(page) for page in pages] == [{"identifiers": [], "next": ""}]
+    assert len(api.seen) == 2 and client.stats.retries == 1
+
+
+def test_a_deferred_page_that_only_looks_like_json_is_fetched_again_when_read(api, client_for, caplog):
+    api.add(Reply(200, b'{"identifiers": [}'), Reply(200, {"identifiers": [{"cio_id": "a"}]}))
+    client = client_for()
+    page = next(client.paginate("GET", "/v1/segments/3/membership", defer_parse=True))
+    assert len(api.seen) == 1
+    with caplog.at_level(logging.WARNING, logger="customerio"):
+        assert page.get("identifiers") == [{"cio_id": "a"}]
+    assert len(api.seen) == 2 and api.seen[1].path == "/v1/segments/3/membership"
+    assert "GET /v1/segments/3/membership answered a body that is not JSON; fetching it again." in caplog.text
+
+
 def test_server_errors_give_up_after_max_tries(api, client_for, fake_time):
     api.add(*[Reply(503) for _ in range(10)])
     with pytest.raises(ServerError) as caught:

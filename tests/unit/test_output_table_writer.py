@@ -1,5 +1,6 @@
 import csv
 import io
+import os
 import random
 import tempfile
 import threading
@@ -150,8 +151,13 @@ def test_new_columns_mid_stream_are_padded(tables_dir):
 
 @pytest.fixture
 def merge_paths(monkeypatch):
-    """Counts how spool segments are merged: 'copy' (bytes as they are) or 'reparse' (re-ordered/padded)."""
+    """Counts how spool segments are merged: 'copy' (bytes as they are) or 'reparse' (re-ordered/padded).
+
+    Closed chains are not consolidated here, so the segments are merged as a large chain's would be.
+    """
     from output import table_writer
+
+    monkeypatch.setattr(table_writer, "_CONSOLIDATE_ROWS", 0)
 
     calls = []
     real_copy, real_reorder = table_writer.shutil.copyfileobj, table_writer._copy_reordered
@@ -486,3 +492,46 @@ def test_discarded_chain_leaves_no_rows_and_no_columns(tables_dir):
     assert read_csv(result.path) == [["id", "created"], ["kept", "1"]]
     assert result.rows == 1
     assert leftovers(tables_dir) == []
+
+
+def test_small_closed_chains_are_consolidated_into_one_spool_file_with_the_same_output(tables_dir, monkeypatch):
+    from output import table_writer
+
+    rng = random.Random(7)
+    keys = [f"k{i}" for i in range(12)]
+    chains = [[{"id": f"{c}-{r}", **{k: f"v{r}," for k in rng.sample(keys, rng.randint(1, 5))}} for r in range(30)]
+              for c in range(40)]
+
+    def write(name: str) -> tuple[bytes, TableWriter]:
+        writer = TableWriter(tables_dir, TableSpec(name=name, seed_columns=("id",)))
+        for index, rows in enumerate(chains):
+            chain = writer.chain((index,))
+            for row in rows:
+                chain.write(row)
+            chain.close()
+        spool_files = sorted(os.listdir(writer._spool_dir))
+        return writer.close().path.read_bytes(), spool_files
+
+    consolidated, files = write("small")
+    assert files == sorted(f"chain-{i}-all.csv" for i in range(40))  # one file per chain, the others deleted
+    monkeypatch.setattr(table_writer, "_CONSOLIDATE_ROWS", 0)
+    as_written, files = write("large")
+    assert len(files) > 40
+    assert consolidated == as_written
+
+
+def test_closed_chains_share_their_column_tuples(tables_dir):
+    writer = TableWriter(tables_dir, TableSpec(name="shared", seed_columns=("id",)))
+    closed = []
+    for index in range(3):
+        chain = writer.chain((index,))
+        chain.write({"id": str(index), "a": "1"})
+        chain.write({"id": str(index), "b": "2", "a": "3"})  # a new column: a second segment, then one again
+        chain.close()
+        closed.append(chain)
+    segments = [chain._segments() for chain in closed]
+    assert all(len(parts) == 1 for parts in segments)
+    assert segments[0][0].columns == ("id", "a", "b")
+    assert segments[0][0].columns is segments[1][0].columns is segments[2][0].columns
+    assert closed[0]._others is closed[1]._others
+    writer.close()

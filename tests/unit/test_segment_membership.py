@@ -1,5 +1,5 @@
 """The segment_membership dataset against an in-memory fake of the App API: chosen and all segments, paging,
-deterministic order under concurrency, the 404 skip, progress totals and the lean row path."""
+deterministic order under concurrency, the 404 skip, progress totals, read-ahead and one parsed page at a time."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ import logging
 import random
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
 from keboola.component import CommonInterface
 
 from configuration import load_configuration
+from customerio import DeferredPage
 from customerio.errors import NotFoundError, ServerError
 from datasets import RunContext
-from datasets.segment_membership import SegmentMembership, _read_ahead
+from datasets.segment_membership import SegmentMembership, _ReadAhead
 
 
 def member(n: int, *, with_id=True, with_email=True) -> dict:
@@ -57,7 +59,7 @@ class FakeApi:
             return {"count": len(self.segments[sid]), "segment_id": sid}
         raise AssertionError(path)
 
-    def paginate(self, method, path, *, params=None, json_body=None):
+    def paginate(self, method, path, *, params=None, json_body=None, defer_parse=False):
         assert method == "GET" and path.endswith("/membership")
         sid = int(path.split("/")[3])
         limit = params["limit"]
@@ -72,10 +74,15 @@ class FakeApi:
             chunk = members[start:start + limit]
             start += limit
             more = start < len(members)
-            yield {"identifiers": chunk or None, "ids": [m.get("id") or "" for m in chunk] or None,
-                   "next": str(start) if more else "", "segment_id": sid}
+            page = self.make_page({"identifiers": chunk or None, "ids": [m.get("id") or "" for m in chunk] or None,
+                                   "next": str(start) if more else "", "segment_id": sid})
+            yield page
+            page = None  # like the client's paginate: not kept while the next page is fetched
             if not more:
                 return
+
+    def make_page(self, data: dict) -> DeferredPage:
+        return DeferredPage(json.dumps(data).encode(), "GET fake", lambda: data)
 
     def calls_to(self, suffix):
         return [call for call in self.calls if call[1].endswith(suffix)]
@@ -225,11 +232,15 @@ def test_read_ahead_fetches_the_next_page_while_the_current_one_is_handled():
             yield {"n": n, "next": "more" if n < 3 else ""}
 
     slots = threading.BoundedSemaphore(1)
-    for page in _read_ahead(pages(), slots):
+    ahead = _ReadAhead(pages(), slots, None)
+    while (page := ahead.fetch()) is not None:
+        if page["next"]:
+            ahead.prefetch()
         time.sleep(0.02)  # while this page is handled the next one is already being fetched
         consumed.append(page["n"])
         if page["n"] < 3:
             assert len(fetched) >= page["n"] + 2
+    ahead.close()
     assert consumed == [0, 1, 2, 3]
     assert slots.acquire(blocking=False)  # the slot was given back
 
@@ -245,20 +256,76 @@ def test_read_ahead_without_a_free_slot_reads_in_turn():
             yield {"n": n, "next": "x" if n < 2 else ""}
 
     seen = []
-    for page in _read_ahead(pages(), slots):
+    ahead = _ReadAhead(pages(), slots, None)
+    while (page := ahead.fetch()) is not None:
+        ahead.prefetch()
         seen.append(page["n"])
         assert len(fetched) == page["n"] + 1
+    ahead.close()
     assert seen == [0, 1, 2]
 
 
-def test_row_path_throughput(tmp_path, monkeypatch):
-    """1,000,000 members of one segment (34 pages of 30,000) are written at well over 100,000 rows/s."""
-    members = [{"cio_id": f"c{n:08d}", "id": str(n), "email": f"p{n}@example.com"} for n in range(1_000_000)]
-    comp = make_component(tmp_path / "perf")
-    api = FakeApi({1: members})
-    started = time.perf_counter()
-    run(api, comp, segment_ids=[1])
-    elapsed = time.perf_counter() - started
-    size = (Path(comp.tables_out_path) / "segment_membership.csv").stat().st_size
-    assert size > 35_000_000
-    assert 1_000_000 / elapsed > 100_000, f"{1_000_000 / elapsed:,.0f} rows/s"
+def test_closing_mid_segment_waits_for_the_page_in_flight_and_frees_the_slot():
+    release = threading.Event()
+
+    def pages():
+        yield {"n": 0, "next": "x"}
+        release.wait(5)
+        yield {"n": 1, "next": ""}
+
+    slots = threading.BoundedSemaphore(1)
+    ahead = _ReadAhead(pages(), slots, None)
+    assert ahead.fetch()["n"] == 0
+    ahead.prefetch()
+    threading.Timer(0.05, release.set).start()
+    ahead.close()  # must not leave a helper thread running the generator
+    assert slots.acquire(blocking=False)
+
+
+class MemberList(list):
+    """A parsed page's members; unlike a plain list it can be watched with weakref.finalize."""
+
+
+class CountedPage(DeferredPage):
+    """A DeferredPage that counts the parsed pages alive (their member lists) in ``tracker``."""
+
+    def __init__(self, data: dict, tracker: dict) -> None:
+        super().__init__(json.dumps(data).encode(), "GET fake", lambda: data)
+        self.tracker = tracker
+
+    def _parsed(self) -> dict:
+        fresh = self._data is None
+        data = super()._parsed()
+        if fresh and data.get("identifiers"):
+            members = data["identifiers"] = MemberList(data["identifiers"])
+            with self.tracker["lock"]:
+                self.tracker["alive"] += 1
+                self.tracker["most"] = max(self.tracker["most"], self.tracker["alive"])
+            weakref.finalize(members, _page_freed, self.tracker)
+        return data
+
+
+def _page_freed(tracker: dict) -> None:
+    with tracker["lock"]:
+        tracker["alive"] -= 1
+
+
+class CountingApi(FakeApi):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tracker = {"lock": threading.Lock(), "alive": 0, "most": 0}
+
+    def make_page(self, data: dict) -> DeferredPage:
+        return CountedPage(data, self.tracker)
+
+
+def test_one_parsed_page_at_a_time_whatever_the_number_of_segments(tmp_path, monkeypatch):
+    monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 10)
+    segments = {sid: [member(n) for n in range(sid * 100, sid * 100 + 45)] for sid in range(1, 9)}
+    api = CountingApi(segments, delay=0.003, seed=4)
+    comp = make_component(tmp_path / "lazy")
+    run(api, comp, workers=8)
+    _, rows = read(comp)
+    assert rows == expected_rows(api, sorted(segments))
+    assert api.tracker["most"] == 1
+    assert api.tracker["alive"] == 0

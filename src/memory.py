@@ -1,0 +1,35 @@
+"""Keep the process's memory flat over a long run: pin glibc's mmap threshold (a no-op on other C libraries).
+
+Why by hand: no maintained library does this, and the fix is one ``mallopt`` call. glibc starts serving blocks of
+128 KiB or more with their own mappings, returned to the system on free, but each such block freed raises the
+threshold to its size (up to 32 MiB). After the first response body of a few MB, bodies and page lists are carved
+from the heap arenas of whichever thread touches them, and the freed space stays with the process: peak memory
+creeps up with the number of pages read. Setting the threshold explicitly also turns that adjustment off; it is
+what ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+
+log = logging.getLogger(__name__)
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
+
+
+def pin_mmap_threshold() -> bool:
+    """Return True when the threshold was pinned (glibc), False where there is no glibc ``mallopt``."""
+    try:
+        process = ctypes.CDLL(None)  # the symbols already loaded into this process, the C library's among them
+        process.gnu_get_libc_version  # noqa: B018 - glibc only: musl and macOS have no such symbol
+        mallopt = process.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    pinned = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    if not pinned:
+        log.debug("mallopt(M_MMAP_THRESHOLD) was refused; memory use may creep up on long runs.")
+    return pinned
