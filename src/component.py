@@ -20,7 +20,7 @@ from configuration import Configuration, ConfigurationError, load_configuration
 from customerio import CustomerIoClient, RateLimiter, resolve_base_url
 from customerio.errors import CustomerIoError
 from datasets import REGISTRY, RunContext
-from memory import pin_mmap_threshold
+from memory import freeze_startup_objects, pin_mmap_threshold
 
 log = logging.getLogger("component")
 
@@ -149,6 +149,7 @@ def _json_kind(value: object) -> str:
 
 def main() -> int:
     pin_mmap_threshold()
+    freeze_startup_objects()  # after the imports: see memory.py
     try:
         Component().execute_action()
     except (UserException, CustomerIoError) as exc:

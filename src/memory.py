@@ -1,4 +1,6 @@
-"""Keep the process's memory flat over a long run: pin glibc's mmap threshold (a no-op on other C libraries).
+"""Process-wide memory settings for a long run, applied once at start: flat memory and short garbage collections.
+
+``pin_mmap_threshold``: pin glibc's mmap threshold (a no-op on other C libraries).
 
 Why by hand: no maintained library does this, and the fix is one ``mallopt`` call. glibc starts serving blocks of
 128 KiB or more with their own mappings, returned to the system on free, but each such block freed raises the
@@ -11,6 +13,7 @@ what ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment does.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -33,3 +36,15 @@ def pin_mmap_threshold() -> bool:
     if not pinned:
         log.debug("mallopt(M_MMAP_THRESHOLD) was refused; memory use may creep up on long runs.")
     return pinned
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive now (the imported modules, classes and functions) out of the collector's reach.
+
+    Why: a full collection walks every tracked object. With the ~100,000 objects of the imports it took about
+    35 ms here, long enough for a thread due to send a paced request to start it past the limiter's margin (the
+    request then lands in a busy second and draws a 429, which stops every thread for a second). Frozen, full
+    collections see only the run's own objects and take a few milliseconds. Returns how many objects were frozen.
+    """
+    gc.freeze()
+    return gc.get_freeze_count()

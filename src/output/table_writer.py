@@ -32,7 +32,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -47,8 +46,7 @@ DATA_TYPES = frozenset({"STRING", "INTEGER", "NUMERIC", "FLOAT", "BOOLEAN", "DAT
 _ENCODING = "utf-8"
 _ERRORS = "replace"
 _SPOOL_BUFFER = 1 << 18
-_EMPTY_CELLS = repeat("")  # fills the cells of columns a row does not have
-_NO_COLUMNS: Mapping[str, int] = MappingProxyType({})  # a closed chain's column index
+_NO_COLUMNS: Mapping[str, Any] = MappingProxyType({})  # a closed chain's column index and empty row
 _MAX_SEGMENTS = 64  # spool files per chain
 _MAX_FITS = 4096  # key tuples remembered per chain (rows of one source repeat a few key orders)
 # A closed chain with several segments and at most this many rows is rewritten into one segment: a table may have
@@ -132,6 +130,7 @@ class ChainWriter:
     """
 
     __slots__ = (
+        "_blank",
         "_closed",
         "_columns",
         "_done",
@@ -175,6 +174,7 @@ class ChainWriter:
 
     def _set_columns(self, columns: list[str]) -> None:
         self._columns = columns
+        self._blank = dict.fromkeys(columns, "")
         self._index = {column: i for i, column in enumerate(columns)}
         self._order = tuple(columns)
 
@@ -199,7 +199,8 @@ class ChainWriter:
                 if len(self._fits) >= _MAX_FITS:
                     self._fits.clear()
                 self._fits.add(keys)  # columns only ever grow, so a tuple that fits keeps fitting
-            self._writerow(map(row.get, self._columns, _EMPTY_CELLS))
+            # The row's values laid over empty cells in the spool's column order (one C-level dict merge).
+            self._writerow((self._blank | row).values())
         self._rows += 1
 
     def write_many(self, rows: Iterable[Mapping[str, str]]) -> None:
@@ -239,6 +240,7 @@ class ChainWriter:
             self._writerow = self._refuse_write
             self._index = _NO_COLUMNS
             self._columns = self._order = ()
+            self._blank = _NO_COLUMNS
             self._others = self._intern(frozenset(self._others))
             if len(self._done) > 1 and sum(segment.rows for segment in self._done) <= _CONSOLIDATE_ROWS:
                 self._consolidate()
