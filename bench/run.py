@@ -417,8 +417,8 @@ def write_markdown(results: list[Result], processing: dict | None, pacing: dict 
                   ""]
     if processing:
         lines += [(f"Processing alone (parse, flatten, write; no HTTP; one core): **{processing['rate']:,.0f} "
-                  f"messages/s**, the median of {processing['passes']} passes ({processing['slowest']:,.0f} to "
-                  f"{processing['fastest']:,.0f}) over {processing['messages']:,} messages, "
+                  f"messages/s** (the median of {processing['passes']} passes, {processing['slowest']:,.0f} to "
+                  f"{processing['fastest']:,.0f}; {processing['messages']:,} messages, "
                   f"{processing['cpu_seconds']:.2f} CPU s, {processing['json_bytes'] / processing['messages']:.0f} "
                   "bytes of JSON each; "
                   "`python bench/run.py --processing`)."), ""]
