@@ -41,10 +41,9 @@ def pin_mmap_threshold() -> bool:
 def freeze_startup_objects() -> int:
     """Move every object alive now (the imported modules, classes and functions) out of the collector's reach.
 
-    Why: a full collection walks every tracked object. With the ~100,000 objects of the imports it took about
-    35 ms here, long enough for a thread due to send a paced request to start it past the limiter's margin (the
-    request then lands in a busy second and draws a 429, which stops every thread for a second). Frozen, full
-    collections see only the run's own objects and take a few milliseconds. Returns how many objects were frozen.
+    Why: a full collection walks every tracked object, the ~39,000 left by the imports included, and holds every
+    thread meanwhile, one due to send a paced request too. In a 100,000-message run the longest full collection
+    took 36.6 ms; with the start-up objects frozen, 4.4 ms. Returns how many objects were frozen.
     """
     gc.freeze()
     return gc.get_freeze_count()

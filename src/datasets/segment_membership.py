@@ -100,7 +100,7 @@ class SegmentMembership(Dataset):
 
     def _read_segment(self, ctx: RunContext, table: TableWriter, position: int, segment_id: int,
                       progress: Progress, writing: threading.Lock, prefetch: threading.BoundedSemaphore,
-                      helper: ThreadPoolExecutor | None = None) -> None:
+                      helper: ThreadPoolExecutor) -> None:
         path = f"/v1/segments/{segment_id}/membership"
         # Deferred parsing: a page waits as its bytes (~3 MB); it is parsed under the `writing` lock.
         pages = ctx.client.paginate("GET", path, params={"limit": self.PAGE_LIMIT}, defer_parse=True)
@@ -194,17 +194,16 @@ _END = object()
 class _ReadAhead:
     """The pages of one segment, with the next page fetched in a helper thread while the current one is written.
 
-    A segment reads ahead only while it holds one of the shared ``slots``, which bounds the pages in flight. The
-    generator ``pages`` is only ever advanced by one thread at a time (a fetch waits for the one before), so its
-    state stays consistent.
+    A segment reads ahead (in the shared ``helper`` pool) only while it holds one of the shared ``slots``, which
+    bounds the pages in flight. The generator ``pages`` is only ever advanced by one thread at a time (a fetch
+    waits for the one before), so its state stays consistent.
     """
 
     def __init__(self, pages: Iterator[DeferredPage], slots: threading.BoundedSemaphore,
-                 helper: ThreadPoolExecutor | None) -> None:
+                 helper: ThreadPoolExecutor) -> None:
         self._pages = pages
         self._slots = slots
         self._helper = helper
-        self._own_helper: ThreadPoolExecutor | None = None
         self._following: Future | None = None
         self._box: list[DeferredPage | object] = []
 
@@ -224,8 +223,6 @@ class _ReadAhead:
     def prefetch(self) -> None:
         """Start fetching the next page now, if a slot is free (call it once the current page is parsed)."""
         if self._following is None and self._slots.acquire(blocking=False):
-            if self._helper is None:
-                self._helper = self._own_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
             self._following = self._helper.submit(self._fetch_into_box)
 
     def _fetch_into_box(self) -> None:
@@ -243,5 +240,3 @@ class _ReadAhead:
         close = getattr(self._pages, "close", None)
         if close is not None:
             close()
-        if self._own_helper is not None:
-            self._own_helper.shutdown(wait=True)

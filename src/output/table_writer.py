@@ -378,11 +378,12 @@ class TableWriter:
         chains = [self._chains[key] for key in _sorted_keys(self._chains)]
         for chain in chains:
             chain.close()
-        columns = tuple(self.final_columns())
-        if not columns:
+        final = self.final_columns()
+        if not final:
             return TableResult(columns=[], names=[], rows=0)
-        names = storage_column_names(list(columns))
-        clashes = renamed_clashes(list(columns), names)
+        columns = tuple(final)  # as segments hold them
+        names = storage_column_names(final)
+        clashes = renamed_clashes(final, names)
         merged = self._ensure_spool_dir() / "merged.csv"
         rows = 0
         with open(merged, "wb") as binary:
@@ -407,7 +408,7 @@ class TableWriter:
             os.replace(merged, self.path)
         except OSError:  # tables_dir on another filesystem than its parent (a mount point)
             shutil.move(merged, self.path)
-        return TableResult(columns=list(columns), names=names, rows=rows, clashes=clashes, path=self.path)
+        return TableResult(columns=final, names=names, rows=rows, clashes=clashes, path=self.path)
 
     def abort(self) -> None:
         """Discard everything written so far (spool files); the table file is not written (idempotent)."""

@@ -10,6 +10,7 @@ import random
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -222,7 +223,13 @@ def test_an_empty_run_writes_a_header(component):
     assert header == ["segment_id", "cio_id", "id", "email"] and rows == []
 
 
-def test_read_ahead_fetches_the_next_page_while_the_current_one_is_handled():
+@pytest.fixture()
+def helper():
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool
+
+
+def test_read_ahead_fetches_the_next_page_while_the_current_one_is_handled(helper):
     fetched: list[int] = []
     consumed: list[int] = []
 
@@ -232,7 +239,7 @@ def test_read_ahead_fetches_the_next_page_while_the_current_one_is_handled():
             yield {"n": n, "next": "more" if n < 3 else ""}
 
     slots = threading.BoundedSemaphore(1)
-    ahead = _ReadAhead(pages(), slots, None)
+    ahead = _ReadAhead(pages(), slots, helper)
     while (page := ahead.fetch()) is not None:
         if page["next"]:
             ahead.prefetch()
@@ -245,7 +252,7 @@ def test_read_ahead_fetches_the_next_page_while_the_current_one_is_handled():
     assert slots.acquire(blocking=False)  # the slot was given back
 
 
-def test_read_ahead_without_a_free_slot_reads_in_turn():
+def test_read_ahead_without_a_free_slot_reads_in_turn(helper):
     slots = threading.BoundedSemaphore(1)
     slots.acquire()
     fetched = []
@@ -256,7 +263,7 @@ def test_read_ahead_without_a_free_slot_reads_in_turn():
             yield {"n": n, "next": "x" if n < 2 else ""}
 
     seen = []
-    ahead = _ReadAhead(pages(), slots, None)
+    ahead = _ReadAhead(pages(), slots, helper)
     while (page := ahead.fetch()) is not None:
         ahead.prefetch()
         seen.append(page["n"])
@@ -265,7 +272,7 @@ def test_read_ahead_without_a_free_slot_reads_in_turn():
     assert seen == [0, 1, 2]
 
 
-def test_closing_mid_segment_waits_for_the_page_in_flight_and_frees_the_slot():
+def test_closing_mid_segment_waits_for_the_page_in_flight_and_frees_the_slot(helper):
     release = threading.Event()
 
     def pages():
@@ -274,7 +281,7 @@ def test_closing_mid_segment_waits_for_the_page_in_flight_and_frees_the_slot():
         yield {"n": 1, "next": ""}
 
     slots = threading.BoundedSemaphore(1)
-    ahead = _ReadAhead(pages(), slots, None)
+    ahead = _ReadAhead(pages(), slots, helper)
     assert ahead.fetch()["n"] == 0
     ahead.prefetch()
     threading.Timer(0.05, release.set).start()
