@@ -20,6 +20,7 @@ from configuration import Configuration, ConfigurationError, load_configuration
 from customerio import CustomerIoClient, RateLimiter, resolve_base_url
 from customerio.errors import CustomerIoError
 from datasets import REGISTRY, RunContext
+from datasets.upgrade import TABLE_KEYS, upgrade_state
 from memory import freeze_startup_objects, pin_mmap_threshold
 
 log = logging.getLogger("component")
@@ -29,7 +30,6 @@ log = logging.getLogger("component")
 READ_TIMEOUT_ENV = "CUSTOMERIO_READ_TIMEOUT"
 MAX_RETRY_SECONDS_ENV = "CUSTOMERIO_MAX_RETRY_SECONDS"
 CONNECT_TIMEOUT = 10.0
-LEGACY_STATE_KEYS = ("activity_headers", "message_headers", "message_last_token")
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_MAX_RETRY_SECONDS = 600.0
 
@@ -60,12 +60,14 @@ class Component(ComponentBase):
         started = time.monotonic()
         with self._client(config) as client:
             ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
-                             incremental_load=config.incremental_output, now=int(time.time()))
+                             incremental_load=config.incremental_output, now=int(time.time()),
+                             table_keys=_table_keys(state.get(TABLE_KEYS)))
             for key in config.enabled_datasets():
                 log.info("Extracting %s.", key)
                 dataset = REGISTRY[key](config)
                 previous = state.get(key)
                 new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
+            new_state[TABLE_KEYS] = ctx.table_keys
         # Only now, with every table complete, do the marks advance.
         self.write_state_file(new_state)
         log.debug("Run finished in %.1f s.", time.monotonic() - started)
@@ -75,12 +77,7 @@ class Component(ComponentBase):
         if not isinstance(state, dict):
             log.warning("The saved state is not an object; starting as on a first run.")
             return {}
-        legacy = [key for key in LEGACY_STATE_KEYS if key in state]
-        if legacy:
-            # The older component's page tokens and headers do not apply to this version: drop them once.
-            log.info("State of the older Customer.io component found (%s); it does not apply and is dropped.",
-                     ", ".join(legacy))
-        return {key: value for key, value in state.items() if key not in LEGACY_STATE_KEYS}
+        return upgrade_state(state)
 
     @sync_action("testConnection")
     def test_connection(self) -> ValidationResult:
@@ -119,6 +116,12 @@ class Component(ComponentBase):
         return CustomerIoClient(config.api_secret, resolve_base_url(config.api_region.value),
                                 rate_limiter=RateLimiter(10.0), timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
                                 max_retry_seconds=_seconds_from_env(MAX_RETRY_SECONDS_ENV, DEFAULT_MAX_RETRY_SECONDS))
+
+
+def _table_keys(value: object) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(table): [str(k) for k in key] for table, key in value.items() if isinstance(key, list)}
 
 
 def _seconds_from_env(name: str, default: float) -> float:
