@@ -50,6 +50,7 @@ class SandboxSettings:
     activity_days: int = 40  # activities spread over 40 days (the API returns only the last 30)
     request_log_limit: int = 200_000
     empty_page_every: int = 0  # QUIRK frequency: every Kth page of a chain is empty but has `next`; 0 = 7/5/3
+    search_overlap: int = 0  # QUIRK (opt-in): each customers search page after the first repeats this many people
 
     @classmethod
     def for_scenario(cls, scenario: str = "test", **overrides) -> SandboxSettings:
