@@ -32,6 +32,10 @@ MAX_RETRY_SECONDS_ENV = "CUSTOMERIO_MAX_RETRY_SECONDS"
 CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_MAX_RETRY_SECONDS = 600.0
+# Keboola ends a sync action after 30 seconds: its requests get their own short budget (retries, then one read),
+# so that even under a storm of 429s the user reads a sentence instead of a platform timeout.
+SYNC_ACTION_RETRY_SECONDS = 15.0
+SYNC_ACTION_READ_TIMEOUT = 8.0
 
 
 class Component(ComponentBase):
@@ -95,7 +99,7 @@ class Component(ComponentBase):
 
     def _segments(self, config: Configuration) -> list[dict]:
         """One cheap request shared by the sync actions; errors become the sentence a run would print."""
-        with self._client(config) as client:
+        with self._client(config, sync_action=True) as client:
             try:
                 return client.request_json("GET", "/v1/segments").get("segments") or []
             except CustomerIoError as exc:
@@ -106,16 +110,22 @@ class Component(ComponentBase):
             config = load_configuration(self.configuration.parameters, for_run=for_run)
         except ConfigurationError as exc:
             raise UserException(str(exc)) from None
-        if config.debug:
+        # A sync action's stdout is its JSON answer: the library mutes logging for it, and DEBUG would bring the
+        # log lines back onto stdout (the platform then reports an application error).
+        if config.debug and self.configuration.action in ("", "run"):
             logging.getLogger().setLevel(logging.DEBUG)
         return config
 
     @staticmethod
-    def _client(config: Configuration) -> CustomerIoClient:
+    def _client(config: Configuration, *, sync_action: bool = False) -> CustomerIoClient:
         read_timeout = _seconds_from_env(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT)
+        retry_seconds = _seconds_from_env(MAX_RETRY_SECONDS_ENV, DEFAULT_MAX_RETRY_SECONDS)
+        if sync_action:
+            read_timeout = min(read_timeout, SYNC_ACTION_READ_TIMEOUT)
+            retry_seconds = min(retry_seconds, SYNC_ACTION_RETRY_SECONDS)
         return CustomerIoClient(config.api_secret, resolve_base_url(config.api_region.value),
                                 rate_limiter=RateLimiter(10.0), timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
-                                max_retry_seconds=_seconds_from_env(MAX_RETRY_SECONDS_ENV, DEFAULT_MAX_RETRY_SECONDS))
+                                max_retry_seconds=retry_seconds)
 
 
 def _table_keys(value: object) -> dict[str, list[str]]:

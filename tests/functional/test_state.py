@@ -1,4 +1,5 @@
-"""State as the platform keeps it: merged per dataset, legacy keys dropped, nothing written on failure."""
+"""State as the platform keeps it: merged per dataset, the older component's keys upgraded, nothing written on
+failure."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def server():
         yield srv
 
 
-def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_dropped(server, tmp_path):
+def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_become_known_columns(server, tmp_path):
     previous = {
         "messages": {"marks": {"email": 1700000000}, "columns": {"messages": ["id"]}},
         "message_last_token": {"email": "old-page-token"},
@@ -24,8 +25,12 @@ def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_dropped(ser
     result = run_component(make_data_dir(tmp_path, {"#api_secret": SECRET, "campaigns": True}, state=previous),
                            server.url)
     assert result.code == 0, result.stderr
-    assert result.state["messages"] == previous["messages"]
-    assert set(result.state) == {"messages", "campaigns"}
+    # The older component's headers are the columns of its Storage tables: kept as known columns (Storage refuses
+    # a load that lacks one); its page tokens are dropped; its primary keys are remembered.
+    assert result.state["messages"] == {"marks": {"email": 1700000000}, "columns": {"messages": ["id", "type"]}}
+    assert result.state["activities"] == {"columns": {"activity_event": ["id"]}}
+    assert set(result.state) == {"messages", "activities", "campaigns", "table_keys"}
+    assert result.state["table_keys"] == {"messages": ["deduplicate_id"], "customers": ["id"], "campaigns": ["id"]}
     assert result.state["campaigns"]["columns"]["campaigns"][0] == "id"
     assert "older Customer.io component" in result.stdout
 
