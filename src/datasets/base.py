@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from customerio import CustomerIoClient
-from output import TableSpec, TableWriter, load_plan, write_manifest
+from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
 from progress import Progress
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,14 @@ class Tables:
             plan = load_plan(spec, incremental=self._ctx.incremental_load,
                              stored_key=self._ctx.table_keys.get(spec.name))
             if plan.key_change:
-                log.warning("Table %s: the Storage table's primary key is %s, this version's is %s; Storage changes a "
-                            "key only through a full load, so this run loads the table in full.", spec.name,
-                            ", ".join(self._ctx.table_keys[spec.name]) or "none", ", ".join(plan.primary_key))
+                old_key = ", ".join(self._ctx.table_keys[spec.name]) or "none"
+                if spec.kind == EVENTS:
+                    log.warning("Table %s: the Storage table's primary key is %s, this version's is %s; Storage "
+                                "changes a key only through a full load, so this run loads the table in full.",
+                                spec.name, old_key, ", ".join(plan.primary_key))
+                else:
+                    log.info("Table %s: the primary key changes from %s to %s (this table is always loaded in full).",
+                             spec.name, old_key, ", ".join(plan.primary_key))
             write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load, plan=plan)
             self.columns[spec.name] = list(result.columns)
             self._ctx.table_keys[spec.name] = list(plan.primary_key)

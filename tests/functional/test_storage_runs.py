@@ -155,6 +155,7 @@ def test_the_older_components_tables_and_state_accept_every_load(server, tmp_pat
     assert storage["customers"].primary_key == ("cio_id",)
     assert "Table messages: the Storage table's primary key is deduplicate_id" in first.stderr
     assert "loads the table in full" in first.stderr
+    assert "Table customers: the primary key changes from id to cio_id" in first.stdout
     assert "urban_airship_token" in storage["messages"].columns and "data_project" in storage["activity_event"].columns
     assert set(storage["messages"].values("id")) == {m["id"] for m in server.workspace.iter_messages()}
     assert set(storage["campaigns"].values("id")) == {str(c["id"]) for c in server.workspace.campaigns()}
