@@ -113,3 +113,24 @@ def test_activity_tables_are_event_tables(component):
     manifest = json.loads((Path(component.tables_out_path) / "activities_all.csv.manifest").read_text())
     assert manifest["incremental"] is True
     assert [c["name"] for c in manifest["schema"] if c.get("primary_key")] == ["id"]
+
+
+def test_tables_warn_without_known_columns_and_record_the_storage_key(component, caplog):
+    config = load_configuration({"#api_secret": "k", "activities": {"mode": "SINGLE_TABLE"}})
+    ctx = RunContext(client=FakeActivitiesApi([event(1, NOW)]), component=component,
+                     tables_dir=Path(component.tables_out_path), incremental_load=True, now=NOW,
+                     table_keys={"activities_all": []})  # the last run was a full load: the table has no key
+    with caplog.at_level(logging.WARNING):
+        state = Activities(config).run(ctx, {})
+    assert "Table activities_all: no known columns in the state" in caplog.text
+    assert "loads the table in full" in caplog.text
+    manifest = json.loads((Path(component.tables_out_path) / "activities_all.csv.manifest").read_text())
+    assert manifest["incremental"] is False  # the key changes (none -> id) only through a full load
+    assert [c["name"] for c in manifest["schema"] if c.get("primary_key")] == ["id"]
+    assert ctx.table_keys == {"activities_all": ["id"]}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        Activities(config).run(ctx, state)
+    assert "no known columns" not in caplog.text and "in full" not in caplog.text
+    manifest = json.loads((Path(component.tables_out_path) / "activities_all.csv.manifest").read_text())
+    assert manifest["incremental"] is True
