@@ -53,7 +53,7 @@ class Tables:
         if not self.columns.get(spec.name):
             log.warning("Table %s: no known columns in the state (a first run, or after Reset state): if the Storage "
                         "table already has columns this run does not write, Storage refuses the load ('Some columns "
-                        "are missing in the csv file'); see 'Load type and state' in the README.", spec.name)
+                        "are missing in the csv file'); see 'Load types and state' in the README.", spec.name)
         writer = TableWriter(self._ctx.tables_dir, spec, known_columns=self.columns.get(spec.name, ()))
         try:
             yield writer
