@@ -798,3 +798,15 @@ def test_errors_keep_message_status_and_path():
     clone = pickle.loads(pickle.dumps(error))
     assert (type(clone), str(clone), clone.status, clone.path) == (ServerError, str(error), 503, "/v1/x")
     assert InvalidResponseError("x", path="/v1/y").status is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/"])
+def test_a_custom_api_url_may_end_in_v1(url):
+    assert resolve_base_url("us", environ={"CUSTOMERIO_API_URL": url}) == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8080", "localhost", "ftp://x"])
+def test_a_custom_api_url_without_a_scheme_is_one_sentence(url):
+    with pytest.raises(CustomerIoError, match="CUSTOMERIO_API_URL must be a URL starting with http://") as caught:
+        resolve_base_url("us", environ={"CUSTOMERIO_API_URL": url})
+    assert str(caught.value).endswith(".") and "\n" not in str(caught.value)
