@@ -28,6 +28,7 @@ PAGE_SIZE = 100
 OVERLAP_SECONDS = 3600
 RETENTION_SECONDS = 30 * 86_400
 ALL_TYPES = "*"
+UNTYPED = "untyped"  # an activity that arrives without a type goes to activity_untyped (never activity_None)
 
 _BASE_COLUMNS = ("id", "type", "name", "timestamp", "customer_id", "customer_identifiers_id",
                  "customer_identifiers_email", "customer_identifiers_cio_id", "delivery_id", "delivery_type", "url")
@@ -108,7 +109,7 @@ class Activities(Dataset):
                 if single:
                     sink.write(flatten(activity, json_fields=frozenset({"data"})))
                 else:
-                    self._writer_for(activity_type or str(activity.get("type"))).write(flatten(activity))
+                    self._writer_for(activity_type or str(activity.get("type") or UNTYPED)).write(flatten(activity))
             count += kept
             self._progress.add(kept)
             if floor is not None and activities and kept == 0:

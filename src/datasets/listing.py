@@ -17,5 +17,5 @@ def write_listing(ctx: RunContext, state: dict, spec: TableSpec, path: str, item
     tables = Tables(ctx, state)
     with tables.open(spec) as table:
         for item in items:
-            table.write(flatten(item))
+            table.write(flatten(item, json_fields=spec.json_fields))
     return {"columns": tables.columns}

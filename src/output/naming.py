@@ -3,9 +3,10 @@
 Storage rules applied here: only ASCII letters, digits and ``_``; no leading ``_``; at most 64 characters;
 unique ignoring case; never empty.
 
-Sanitising one name: accents are transliterated (NFKD, combining marks dropped: ``město`` -> ``mesto``); every
-run of other characters (spaces, punctuation, CJK, ``_``) becomes one ``_``; leading and trailing ``_`` are
-stripped; an empty result becomes ``column`` (``table`` for tables). A name longer than 64 characters is cut
+Sanitising one name: anything not ASCII is transliterated with the ``anyascii`` library (``město`` -> ``mesto``,
+``名前`` -> ``MingQian``, ``город`` -> ``gorod``): a maintained table for every script, where a hand-made one would
+cover a few; every run of other characters (spaces, punctuation, ``_``) becomes one ``_``; leading and trailing ``_``
+are stripped; an empty result becomes ``column`` (``table`` for tables). A name longer than 64 characters is cut
 to 55 characters plus ``_`` and 8 hex digits of a SHA-1 of the whole lower-cased sanitised name, so two long
 names that share their first 64 characters still get distinct, readable, stable names.
 
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
+
+from anyascii import anyascii
 
 __all__ = [
     "MAX_NAME_LENGTH",
     "ColumnClash",
+    "renamed_columns",
     "renamed_clashes",
     "sanitize",
     "storage_column_names",
@@ -56,7 +59,7 @@ class ColumnClash(NamedTuple):
 def sanitize(text: str, fallback: str = "column") -> str:
     """One name made valid on its own (not yet unique): see the module rules."""
     if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        text = anyascii(text)
     name = _OTHER.sub("_", text).strip("_") or fallback
     return _fit(name)
 
@@ -109,6 +112,11 @@ def renamed_clashes(source_keys: Sequence[str], names: Sequence[str] | None = No
         if name != plain:
             clashes.append(ColumnClash(str(key), str(owner.get(plain.lower(), "")), name))
     return clashes
+
+
+def renamed_columns(source_keys: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+    """``{source key: Storage name}`` for every column whose Storage name is not its source key."""
+    return {str(key): name for key, name in zip(source_keys, names, strict=True) if str(key) != name}
 
 
 def table_name(raw: str) -> str:

@@ -67,12 +67,15 @@ class TableSpec:
     seed_columns: tuple[str, ...] = ()
     column_types: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    # Fields (by flattened name) written whole as JSON text: objects that also arrive as JSON text (see flatten).
+    json_fields: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in self.name):
             raise ValueError(f"Table name {self.name!r} must be letters, digits, '_' or '-' (see output.table_name).")
         object.__setattr__(self, "primary_key", tuple(self.primary_key))
         object.__setattr__(self, "seed_columns", tuple(self.seed_columns))
+        object.__setattr__(self, "json_fields", frozenset(self.json_fields))
         bad = {key: kind for key, kind in self.column_types.items() if kind not in DATA_TYPES}
         if bad:
             raise ValueError(f"Unknown column types {bad} for table {self.name}; use one of {sorted(DATA_TYPES)}.")
