@@ -64,6 +64,7 @@ class Activities(Dataset):
         self._tables = Tables(ctx, state)
         self._table_names: dict[str, str] = {}
         self._progress = ctx.progress("activities")
+        self._counts: dict[str, int] = {}
         newest: dict[str, int] = {}
         with ExitStack() as stack:
             self._stack = stack
@@ -80,6 +81,9 @@ class Activities(Dataset):
                     newest = {t: future.result() for t, future in futures.items()}
             else:
                 newest[ALL_TYPES] = self._read(0, None, marks.get(ALL_TYPES))
+        if settings.mode is ActivityMode.SINGLE_TABLE and len(self._counts) > 1:
+            # Per type, in the configured order (the chains finish in any order); one table's total is logged once.
+            log.info("activities: %s.", ", ".join(f"{self._counts.get(t, 0):,} {t}" for t in settings.types))
         new_state: dict = {"columns": self._tables.columns}
         if incremental:
             new_state["marks"] = {**marks, **{k: max(v, marks.get(k, 0)) for k, v in newest.items() if v}}
@@ -114,7 +118,7 @@ class Activities(Dataset):
             self._progress.add(kept)
             if floor is not None and activities and kept == 0:
                 break  # the whole page is older than the last run's mark: the rest is known already
-        log.info("activities (%s): %s read.", activity_type or "all types", f"{count:,}")
+        self._counts[activity_type or ALL_TYPES] = count
         return newest
 
     def _writer_for(self, activity_type: str):

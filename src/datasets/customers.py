@@ -187,7 +187,7 @@ class Customers(Dataset):
         tables = Tables(ctx, state)
         export = settings.mode == CustomersMode.EXPORT
         if export and not settings.attributes:
-            log.info("Customers export: no attributes are configured, and an export contains only the attributes it "
+            log.info("customers: no attributes are configured, and an export contains only the attributes it "
                      "asks for by name, so customers.csv gets the identifier columns only. List attribute names in "
                      "'attributes' to export them.")
         spec = customers_spec(settings.attributes_layout, settings.attributes)
@@ -218,7 +218,7 @@ class Customers(Dataset):
             # the wide layout, so their keys (cio_id_, id_, email_) can only be empty columns kept from state.
             if key not in _FIXED and key.rstrip("_") in _FIXED and key[:-1] not in IDENTIFIER_ATTRIBUTES:
                 fixed = key.rstrip("_")
-                log.info("Customer attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
+                log.info("customers: the attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
                          "is written as '%s'.", key[:-1], fixed, fixed, name)
 
     # -------------------------------------------------------------------------------------------------- search
@@ -251,9 +251,9 @@ class Customers(Dataset):
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        log.info("Customers: %s people read.", f"{progress.count:,}")
+        log.debug("customers: %s people read.", f"{progress.count:,}")  # the table's line is the total
         if missing.value:
-            log.warning("Customers: %s people matched the search but Customer.io returned no attributes for them "
+            log.warning("customers: %s people matched the search but Customer.io returned no attributes for them "
                         "(probably deleted during the run); they are written with their identifiers only.",
                         f"{missing.value:,}")
 

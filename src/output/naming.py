@@ -29,8 +29,8 @@ from anyascii import anyascii
 __all__ = [
     "MAX_NAME_LENGTH",
     "ColumnClash",
-    "renamed_columns",
     "renamed_clashes",
+    "renamed_columns",
     "sanitize",
     "storage_column_names",
     "table_name",
