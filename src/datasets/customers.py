@@ -197,7 +197,7 @@ class Customers(Dataset):
                     self._extract(ctx, settings, Output(customers_writer, attributes_writer, settings.attributes))
             else:
                 self._extract(ctx, settings, Output(customers_writer, None, settings.attributes))
-        self._explain_renamed(ctx, settings)
+        self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
         return {"columns": tables.columns}
 
     def _extract(self, ctx: RunContext, settings: CustomersSettings, output: Output) -> None:
@@ -209,13 +209,17 @@ class Customers(Dataset):
             self._search(ctx, settings.filter or EVERYONE, output)
 
     @staticmethod
-    def _explain_renamed(ctx: RunContext, settings: CustomersSettings) -> None:
+    def _explain_renamed(ctx: RunContext, settings: CustomersSettings, known=()) -> None:
+        """Once, in the run that first writes the column (``known``: the columns state remembers)."""
+        known = set(known)
         result = ctx.table_results.get("customers")
         if result is None or settings.attributes_layout != AttributesLayout.WIDE:
             return
         for key, name in zip(result.columns, result.names, strict=True):
             # key[:-1] is the attribute's name (attribute_key adds one "_"); identifier attributes are not written in
             # the wide layout, so their keys (cio_id_, id_, email_) can only be empty columns kept from state.
+            if key in known:
+                continue
             if key not in _FIXED and key.rstrip("_") in _FIXED and key[:-1] not in IDENTIFIER_ATTRIBUTES:
                 fixed = key.rstrip("_")
                 log.info("customers: the attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
