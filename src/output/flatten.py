@@ -91,8 +91,52 @@ def flatten(record: Mapping[str, Any], *, json_fields: frozenset[str] = _EMPTY, 
     """
     out: dict[str, str] = {}
     root = f"{prefix}_" if prefix else ""
-    _flatten_into(out, {}, record, root, root, (), json_fields)
+    try:
+        usual = _flatten_fast(out, record, root, json_fields) == len(out)
+    except (_Unusual, TypeError):
+        usual = False
+    if not usual:
+        # Fewer columns than values (two paths met), or an unusual value: the general path, tracking every path.
+        out = {}
+        _flatten_into(out, {}, record, root, root, (), json_fields)
     return out
+
+
+class _Unusual(Exception):
+    """A non-str key, a Mapping subclass or another type: left to the general path."""
+
+
+def _flatten_fast(out: dict[str, str], record: Mapping[str, Any], prefix: str, json_fields: frozenset[str]) -> int:
+    """The usual case, kept flat and cheap: returns how many values were written (a collision overwrites one)."""
+    encode = _encode
+    written = 0
+    for key, value in record.items():
+        t = type(value)
+        if t is str:
+            out[prefix + key] = value  # a non-str key raises TypeError here: see flatten()
+        elif value is None:
+            continue
+        elif t is int:
+            out[prefix + key] = str(value)
+        elif t is dict:
+            name = prefix + key
+            if name in json_fields:
+                out[name] = encode(value)
+            elif value:
+                written += _flatten_fast(out, value, name + "_", json_fields)
+                continue
+            else:
+                continue
+        elif t is bool:
+            out[prefix + key] = "true" if value else "false"
+        elif t is float:
+            out[prefix + key] = repr(value)
+        elif t is list:
+            out[prefix + key] = encode(value)
+        else:
+            raise _Unusual
+        written += 1
+    return written
 
 
 def _flatten_into(out: dict[str, str], paths: dict[str, tuple], record: Mapping[str, Any], prefix: str, root: str,
