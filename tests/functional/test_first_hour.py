@@ -162,3 +162,12 @@ def _link(source: Path, target: Path) -> None:
 def _rows(stdout: str, table: str) -> int:
     line = next(line for line in stdout.splitlines() if line.strip().startswith(table))
     return int(line.split()[1].replace(",", ""))
+
+
+def test_the_sample_configuration_switches_on_every_dataset_the_component_has():
+    """`make demo` runs the sample configuration, so the demo shows every dataset only if it switches them on."""
+    from configuration import load_configuration
+    from datasets import REGISTRY
+
+    sample = json.loads((ROOT / "component_config" / "sample-config" / "config.json").read_text())["parameters"]
+    assert set(load_configuration(sample).enabled_datasets()) == set(REGISTRY)
