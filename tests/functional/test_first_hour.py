@@ -171,3 +171,25 @@ def test_the_sample_configuration_switches_on_every_dataset_the_component_has():
 
     sample = json.loads((ROOT / "component_config" / "sample-config" / "config.json").read_text())["parameters"]
     assert set(load_configuration(sample).enabled_datasets()) == set(REGISTRY)
+
+
+def test_the_running_it_yourself_commands_work_as_written(tmp_path):
+    """The README's commands after the install line, run by bash in a scratch folder (a free port for 8080)."""
+    import socket
+
+    block = README.split("## Running it yourself", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("python -m venv")]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    script = "\n".join(line.replace(".venv/bin/python", sys.executable).replace("8080", port) for line in commands)
+    for folder in ("src", "sandbox", "component_config"):
+        _link(ROOT / folder, tmp_path / folder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KBC_", "CUSTOMERIO_"))}
+    env["PYTHONPATH"] = str(tmp_path)
+    proc = subprocess.run(["bash", "-ec", "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Cannot connect" not in proc.stdout + proc.stderr  # the sandbox was up before the component asked
+    assert json.loads((tmp_path / "data" / "in" / "state.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "data" / "out" / "tables").glob("*.csv"))
