@@ -123,6 +123,13 @@ def test_a_syntax_error_in_config_json_says_line_and_column(server, tmp_path):
     assert "sandbox-key" not in result.stderr, message
 
 
+def test_a_state_file_that_is_not_json_says_where(server, tmp_path):
+    data = make_data_dir(tmp_path, with_key(campaigns=True))
+    (data / "in" / "state.json").write_text('{"campaigns": {"columns": {}},}')
+    result = run_component(data, server.url, extra_env=ENV)
+    assert_one_sentence(result, "in/state.json is not valid JSON at line 1, column 31", "Reset state")
+
+
 def test_a_missing_config_json_says_it_is_missing(server, tmp_path):
     data = make_data_dir(tmp_path, {})
     (data / "config.json").unlink()
