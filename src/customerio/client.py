@@ -9,8 +9,9 @@ Retries (``backoff`` library, decorators built per call so each call keeps its o
   Customer.io's: such a call gives up ``UNREACHABLE_SECONDS`` after its first failed connection (connect timeouts
   are shortened to fit) with an ``UnreachableError`` naming the host, and every other call of the client then gives
   up at once. It is logged once per host and kind of failure, not once per thread and attempt.
-* 500/502/503/504, connections lost mid-answer, read timeouts and broken bodies (cut off, not a JSON object): ``backoff.expo``
-  from 0.5 s, capped at 30 s, with full jitter; at most ``max_server_retries`` such attempts per call.
+* 500/502/503/504, connections lost mid-answer, read timeouts and broken bodies (cut off, not a JSON object):
+  ``backoff.expo`` from 0.5 s, capped at 30 s, with full jitter; at most ``max_server_retries`` such attempts per
+  call.
 * All retries of one call stop once ``max_retry_seconds`` have passed since the call started (waits are clipped
   to what remains of that budget; a ``Retry-After`` longer than what remains ends the call at once).
 * 400/401/403/404/422 and any other status raise a typed error at once.
@@ -359,8 +360,8 @@ class CustomerIoClient:
             fileobj.truncate()
             written = 0
             try:
-                with self._download_session.get(url, stream=True, timeout=self._attempt_timeout(call), auth=self._no_auth,
-                                                headers=self._download_headers) as response:
+                with self._download_session.get(url, stream=True, timeout=self._attempt_timeout(call),
+                                                auth=self._no_auth, headers=self._download_headers) as response:
                     self._check_download_status(call, response)
                     expected = _expected_length(response)
                     for chunk in response.iter_content(chunk_size=chunk_size):
