@@ -21,9 +21,9 @@ API_URL_ENV = "CUSTOMERIO_API_URL"
 def resolve_base_url(region: str, environ: Mapping[str, str] = os.environ) -> str:
     """Base URL for ``region`` ("us" or "eu", any case); a non-empty ``CUSTOMERIO_API_URL`` wins.
 
-    Requests then go to ``<base>/v1/...``; an override ending in ``/v1`` is accepted (the suffix is dropped). An
-    override without http(s):// raises a CustomerIoError (one sentence). Customer.io does not redirect between regions, so the region must match
-    the workspace. Raises ValueError for an unknown region.
+    Requests then go to ``<base>/v1/...``; an override ending in ``/v1`` is accepted (the suffix is dropped), one
+    without http(s):// raises a CustomerIoError (one sentence). Customer.io does not redirect between regions, so
+    the region must match the workspace. Raises ValueError for an unknown region.
     """
     override = (environ.get(API_URL_ENV) or "").strip()
     if override:

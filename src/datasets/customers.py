@@ -222,8 +222,8 @@ class Customers(Dataset):
                 continue
             if key not in _FIXED and key.rstrip("_") in _FIXED and key[:-1] not in IDENTIFIER_ATTRIBUTES:
                 fixed = key.rstrip("_")
-                log.info("customers: the attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
-                         "is written as '%s'.", key[:-1], fixed, fixed, name)
+                log.info("customers: the attribute '%s' is named like the column '%s': the column keeps '%s', the "
+                         "attribute is written as '%s'.", key[:-1], fixed, fixed, name)
 
     # -------------------------------------------------------------------------------------------------- search
 

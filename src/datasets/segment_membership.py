@@ -131,11 +131,11 @@ class SegmentMembership(Dataset):
                 first = False
         except NotFoundError:
             if rows:
-                log.warning("segment_membership: segment %s was deleted while it was read (404); the %s rows read before are kept.",
-                            segment_id, f"{rows:,}")
+                log.warning("segment_membership: segment %s was deleted while it was read (404); the %s rows read "
+                            "before are kept.", segment_id, f"{rows:,}")
             else:
-                log.warning("segment_membership: segment %s was not found (404): it was probably deleted after it was listed or chosen; "
-                            "it is skipped.", segment_id)
+                log.warning("segment_membership: segment %s was not found (404): it was probably deleted after it "
+                            "was listed or chosen; it is skipped.", segment_id)
         finally:
             ahead.close()
             if chain is not None:

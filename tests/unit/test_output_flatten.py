@@ -87,7 +87,8 @@ def test_null_objects_and_values_make_no_columns():
 
 def test_a_field_that_is_sometimes_json_text_and_sometimes_an_object_is_one_json_column():
     fields = frozenset({"audience_person_filters"})
-    as_object = flatten({"audience": {"type": 1, "person_filters": {"and": [{"segment": {"id": 3}}]}}}, json_fields=fields)
+    as_object = flatten({"audience": {"type": 1, "person_filters": {"and": [{"segment": {"id": 3}}]}}},
+                        json_fields=fields)
     as_text = flatten({"audience": {"type": 0, "person_filters": '{"and":[]}'}}, json_fields=fields)
     assert as_object == {"audience_type": "1", "audience_person_filters": '{"and":[{"segment":{"id":3}}]}'}
     assert as_text == {"audience_type": "0", "audience_person_filters": '{"and":[]}'}
