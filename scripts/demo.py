@@ -83,7 +83,7 @@ def main() -> int:
     tables_dir = data / "out" / "tables"
     print(f"\nTables in {tables_dir.relative_to(ROOT)}/ (each with a .manifest beside it):")
     for name, rows, description in describe_tables(tables_dir):
-        print(f"  {name:32} {rows:>7,} rows  {description}")
+        print(f"  {name:32} {rows:>7,} {'row ' if rows == 1 else 'rows'}  {description}")
     print("\nLook at the output:")
     print("  head -5 data/out/tables/campaigns.csv            # a table (CSV with a header)")
     print("  python -m json.tool data/out/tables/campaigns.csv.manifest   # its columns, types and primary key")

@@ -60,7 +60,7 @@ class Tables:
             write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load)
             self.columns[spec.name] = list(result.columns)
         self._ctx.table_results[spec.name] = result
-        log.info("Table %s: %s rows.", spec.name, f"{result.rows:,}")
+        log.info("Table %s: %s row%s.", spec.name, f"{result.rows:,}", "" if result.rows == 1 else "s")
 
 
 def report_renames(table: str, result: Any, known: Any) -> None:
