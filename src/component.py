@@ -199,19 +199,9 @@ def check_data_folder(environ=os.environ, argv: list[str] | None = None) -> None
         raise UserException(f"The configuration file {config} cannot be read as UTF-8 text: save it again.") from None
 
 
-class _LibraryNoise(logging.Filter):
-    """Drops keboola.component's routine lines on a plain run (they say nothing a user can act on)."""
-
-    NOISE = ("Loading state file..", "State file not found. First run?")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.INFO or record.msg not in self.NOISE or log.isEnabledFor(logging.DEBUG)
-
-
 def main() -> int:
     pin_mmap_threshold()
     freeze_startup_objects()  # after the imports: see memory.py
-    logging.getLogger().addFilter(_LibraryNoise())
     try:
         check_data_folder()
         Component().execute_action()
