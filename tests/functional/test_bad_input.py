@@ -60,6 +60,8 @@ CONFIGURATION_MISTAKES = {
     "region_not_us_or_eu": (with_key(api_region="mars", campaigns=True), "'api_region': must be 'us' or 'eu'"),
     "region_is_a_url": (with_key(api_region="http://127.0.0.1:1", campaigns=True), "must be 'us' or 'eu'"),
     "unknown_message_type": (with_key(messages={"types": ["fax"]}), "unknown message type 'fax'"),
+    "only_a_retired_message_type": (with_key(messages={"types": ["urban_airship"]}),
+                                    "'messages.types': 'urban_airship' no longer exists in Customer.io"),
     "unknown_activity_type": (with_key(activities={"types": ["evnt"]}), "Did you mean 'event'?"),
     "activities_mode": (with_key(activities={"mode": "TABLE"}),
                         "'activities.mode': must be 'PARSED_DATA' or 'SINGLE_TABLE'"),
