@@ -44,11 +44,12 @@ unit: venv
 functional: venv
 	$(PY) -m pytest tests/functional tests/test_functional.py
 
-$(VENV)/.bench: venv requirements-bench.txt
+$(VENV)/.bench: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-bench: $(VENV)/.bench
+bench: venv
+	@$(MAKE) --no-print-directory $(VENV)/.bench
 	$(PY) bench/run.py $(ARGS)
 
 clean:
