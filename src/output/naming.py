@@ -5,8 +5,9 @@ unique ignoring case; never empty.
 
 Sanitising one name: anything not ASCII is transliterated with the ``anyascii`` library (``město`` -> ``mesto``,
 ``名前`` -> ``MingQian``, ``город`` -> ``gorod``): a maintained table for every script, where a hand-made one would
-cover a few; every run of other characters (spaces, punctuation, ``_``) becomes one ``_``; leading and trailing ``_``
-are stripped; an empty result becomes ``column`` (``table`` for tables). A name longer than 64 characters is cut
+cover a few; a symbol it has no letters for gets its Unicode name (``★`` -> ``BLACK_STAR``); every run of other
+characters (spaces, punctuation, ``_``) becomes one ``_``; leading and trailing ``_`` are stripped; an empty result
+becomes ``column`` (``table`` for tables). A name longer than 64 characters is cut
 to 55 characters plus ``_`` and 8 hex digits of a SHA-1 of the whole lower-cased sanitised name, so two long
 names that share their first 64 characters still get distinct, readable, stable names.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -58,10 +60,14 @@ class ColumnClash(NamedTuple):
 
 def sanitize(text: str, fallback: str = "column") -> str:
     """One name made valid on its own (not yet unique): see the module rules."""
+    name = ""
     if not text.isascii():
-        text = anyascii(text)
-    name = _OTHER.sub("_", text).strip("_") or fallback
-    return _fit(name)
+        name = _OTHER.sub("_", anyascii(text)).strip("_")
+        if not name:  # symbols with no transliteration (★): their Unicode names, still recognisable
+            name = _OTHER.sub("_", " ".join(unicodedata.name(c, "") for c in text)).strip("_")
+    else:
+        name = _OTHER.sub("_", text).strip("_")
+    return _fit(name or fallback)
 
 
 def _fit(name: str) -> str:
