@@ -74,6 +74,15 @@ def compile_filter(node: object, workspace: Memberships, pointer: str = "/filter
         operator = value.get("operator")
         if operator not in OPERATORS:
             raise FilterError(f"{here}/operator", f"unsupported operator {operator!r}; supported: eq, exists")
+        if field == "unsubscribed":
+            # [S] Customer.io treats the subscription flag as the attribute `unsubscribed` ("true"/"false") in
+            # filters, as its own filter example does, though the attributes answer carries it beside them.
+            if operator == "exists":
+                return lambda j, attrs: True
+            flag = value.get("value")
+            if not isinstance(flag, str):
+                raise FilterError(f"{here}/value", "value is required for eq and must be a string")
+            return lambda j, attrs: ("true" if workspace.is_unsubscribed(j) else "false") == flag
         if operator == "exists":
             return lambda j, attrs: field in attrs()
         expected = value.get("value")

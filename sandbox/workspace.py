@@ -60,6 +60,8 @@ DELIVERY_TYPES = {"email": "email", "push": "ios", "twilio": "phone", "whatsapp"
 ATTR_CHANGE_FIELDS = ["email", "plan", "Name", "first_name", "město", "vip", "名前"]
 
 
+ACTIVITY_ID_ORIGIN = 1_700_000_000  # unix seconds the activity ids count from (see activity())
+
 @dataclass(frozen=True)
 class Block:
     start: int
@@ -363,6 +365,10 @@ class Workspace:
             "index": j,
         }
 
+    def is_unsubscribed(self, j: int) -> bool:
+        """The person's `unsubscribed` flag (as in person(j)), without building the person."""
+        return digest(self.seed, "pa", j, 48)[40] < 13
+
     def iter_people(self) -> Iterator[dict]:
         """All live (not deleted) people, in cio_id order. Each item is `person(j)`."""
         for j in range(self.people_count):
@@ -587,7 +593,10 @@ class Workspace:
     def activity(self, i: int) -> dict:
         h, atype, j, _deleted = self.activity_head(i)
         ts = self._activity_timestamps.get(i) or self.activities.time(i)
-        act_id = ulid(ts * 1000 + int.from_bytes(h[6:8], "big") % 1000, h[8:13] + i.to_bytes(5, "big"))
+        # The id's time part counts from a fixed origin, not from today: a sandbox started again (the demo's second
+        # run) gives the same activity the same id, as Customer.io does, so a re-read activity is not a new one.
+        id_ms = (ts - self.anchor + ACTIVITY_ID_ORIGIN) * 1000 + int.from_bytes(h[6:8], "big") % 1000
+        act_id = ulid(id_ms, h[8:13] + i.to_bytes(5, "big"))
         if j >= 0:
             cio, pid, email = self.identity(j)
             rec: dict = {"customer_id": pid, "customer_identifiers": {"cio_id": cio, "email": email, "id": pid}}
@@ -669,7 +678,12 @@ class Workspace:
                 data["utm"] = {"campaign": "spring", "medium": "email", "content": None}
             return data
         if name == "viewed_product":
-            return {"product_id": h[20] * 11, "tags": ["shoes", "sale"][: 1 + h[21] % 2], "price (CZK)": h[22] * 3}
+            data = {"product_id": h[20] * 11, "tags": ["shoes", "sale"][: 1 + h[21] % 2], "price (CZK)": h[22] * 3}
+            if h[23] < 100:  # [S] a flat key and a nested one that flatten to the same column (product_id)
+                data["product"] = {"id": h[20] * 11 + 1, "name": f"Shoe {h[24]}"}
+            if h[25] < 60:  # [S] a null object
+                data["variant"] = None
+            return data
         if name == "Added to Cart":
             return {} if h[20] < 128 else {"cart": {"items": [], "value": 0}}
         if name == "app.opened":

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 user error (one readable sentence), 2 unexpected failur
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -12,13 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from keboola.component.base import ComponentBase, sync_action
+from keboola.component.base import _SYNC_ACTION_MAPPING, ComponentBase, sync_action
 from keboola.component.exceptions import UserException
 from keboola.component.sync_actions import MessageType, SelectElement, ValidationResult
 
 from configuration import Configuration, ConfigurationError, load_configuration
 from customerio import CustomerIoClient, RateLimiter, resolve_base_url, response_part
 from customerio.errors import CustomerIoError
+from customerio.regions import API_URL_ENV
 from datasets import REGISTRY, RunContext
 from datasets.upgrade import TABLE_KEYS, upgrade_state
 from memory import freeze_startup_objects, pin_mmap_threshold
@@ -48,6 +50,12 @@ class Component(ComponentBase):
         except (ValueError, RecursionError, AttributeError):
             raise UserException("The configuration file config.json is missing or is not a JSON object: save the "
                                 "configuration again.") from None
+        if not configuration.action:
+            configuration.action = "run"  # the platform's default; the library would log a warning about it
+        elif configuration.action not in _SYNC_ACTION_MAPPING:
+            known = ", ".join(sorted(_SYNC_ACTION_MAPPING))
+            raise UserException(f"The action '{_one_line(str(configuration.action))[:60]}' in config.json is not one "
+                                f"this component has: use one of {known}.")
         parameters = configuration.parameters
         if parameters is None or parameters == []:  # the platform may store empty parameters as [] (or null)
             configuration.parameters = {}
@@ -62,10 +70,6 @@ class Component(ComponentBase):
         state = self._previous_state()
         new_state = dict(state)  # datasets that do not run keep their marks
         started = time.monotonic()
-        if config.incremental_output and not _any_known_columns(state):
-            log.warning("No table columns are known from an earlier run (a first run, or after Reset state): if a "
-                        "Storage table already has columns this run does not write, Storage refuses the load ('Some "
-                        "columns are missing in the csv file'); see 'Load types and state' in the README.")
         with self._client(config) as client:
             ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
                              incremental_load=config.incremental_output, now=int(time.time()),
@@ -76,12 +80,25 @@ class Component(ComponentBase):
                 previous = state.get(key)
                 new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
             new_state[TABLE_KEYS] = ctx.table_keys
+        if config.incremental_output and not _any_known_columns(state):
+            log.warning("This run knew no table columns from an earlier run (a first run, or after Reset state): if "
+                        "a Storage table already has columns this run does not write, Storage refuses the load ('Some "
+                        "columns are missing in the csv file'); see 'Load types and state' in the README.")
         # Only now, with every table complete, do the marks advance.
         self.write_state_file(new_state)
         log.debug("Run finished in %.1f s.", time.monotonic() - started)
 
     def _previous_state(self) -> dict:
-        state = self.get_state_file() or {}
+        # Read here rather than through get_state_file(), which logs "Loading state file.." on every run and
+        # ends a run with a traceback on a file that is not JSON.
+        path = Path(self.data_folder_path) / "in" / "state.json"
+        try:
+            state = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except ValueError as exc:
+            where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise UserException(f"The state file in/state.json is not valid JSON{where}: fix or delete it (Reset "
+                                "state in Keboola) to start as on a first run.") from None
+        state = state or {}
         if not isinstance(state, dict):
             log.warning("The saved state is not an object; starting as on a first run.")
             return {}
@@ -91,8 +108,11 @@ class Component(ComponentBase):
     def test_connection(self) -> ValidationResult:
         config = self._config()
         segments = self._segments(config)
-        return ValidationResult(f"Connected to Customer.io ({config.api_region.value.upper()} region); the key can "
-                                f"read {len(segments)} segments.", MessageType.SUCCESS)
+        custom = (os.environ.get(API_URL_ENV) or "").strip()
+        where = (f"the Customer.io API at {resolve_base_url(config.api_region.value)} (set by {API_URL_ENV}, e.g. "
+                 "the local sandbox)" if custom else f"Customer.io ({config.api_region.value.upper()} region)")
+        return ValidationResult(f"Connected to {where}; the key can read {len(segments)} segments.",
+                                MessageType.SUCCESS)
 
     @sync_action("listSegments")
     def list_segments(self) -> list[SelectElement]:
@@ -156,6 +176,10 @@ def _seconds_from_env(name: str, default: float) -> float:
     return value
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _json_kind(value: object) -> str:
     if isinstance(value, list):
         return "a list"
@@ -168,10 +192,39 @@ def _json_kind(value: object) -> str:
     return type(value).__name__
 
 
+def check_data_folder(environ=os.environ, argv: list[str] | None = None) -> None:
+    """The data folder and its config.json, checked before keboola.component reads them (it would end in a traceback).
+
+    The library takes the folder from ``-d``/``--data``, else KBC_DATADIR, else /data.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-d", "--data") or arg.startswith("--data=") for arg in argv):
+        return  # the library reads that argument itself
+    folder = (environ.get("KBC_DATADIR") or "").strip() or "/data"
+    where = "KBC_DATADIR" if (environ.get("KBC_DATADIR") or "").strip() else "KBC_DATADIR is not set, so"
+    if not os.path.isdir(folder):
+        raise UserException(f"The data folder {folder} does not exist ({where} points there): set KBC_DATADIR to a "
+                            "folder holding config.json (see the README, Running it yourself).")
+    config = Path(folder) / "config.json"
+    if not config.is_file():
+        raise UserException(f"The data folder {folder} has no config.json: put the configuration there (see "
+                            "component_config/sample-config/config.json).")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        # Position and the parser's own short reason only: never the text around it (it may hold the key).
+        raise UserException(f"The configuration file {config} is not valid JSON at line {exc.lineno}, column "
+                            f"{exc.colno} ({exc.msg.lower()}): fix it there; a trailing comma is a common "
+                            "cause.") from None
+    except (OSError, ValueError):
+        raise UserException(f"The configuration file {config} cannot be read as UTF-8 text: save it again.") from None
+
+
 def main() -> int:
     pin_mmap_threshold()
     freeze_startup_objects()  # after the imports: see memory.py
     try:
+        check_data_folder()
         Component().execute_action()
     except (UserException, CustomerIoError) as exc:
         # A user error: one sentence, no traceback.

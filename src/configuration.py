@@ -52,11 +52,37 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+def _enum_value(enum: type[StrEnum], value: Any) -> Any:
+    """Enumerated values are matched ignoring case and surrounding spaces (`single_table`, ` EU `, `Search`)."""
+    if isinstance(value, str):
+        text = value.strip()
+        for member in enum:
+            if member.value.lower() == text.lower():
+                return member.value
+    return value
+
+
 class MessagesSettings(_Section):
     types: list[str] = Field(default_factory=list)
+    # Types asked for that Customer.io no longer has (urban_airship). When they are all that was asked for, the
+    # messages dataset is skipped with a warning: an empty `types` means "every type", and a user who asked for one
+    # type must never get all of them.
+    retired_types: list[str] = Field(default_factory=list)
     incremental_output: bool = False  # "Continue since last run"
     date_from: str = ""
     metrics_lookback_days: int = Field(default=30, ge=0, le=3650)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "retired_types" not in data:
+            try:
+                asked = _string_list(data.get("types"), "messages.types")
+            except ValueError:
+                return data  # the types validator reports it
+            retired = [name for name in dict.fromkeys(asked) if name.lower() in RETIRED_MESSAGE_TYPES]
+            data = {**data, "retired_types": retired}
+        return data
 
     @field_validator("types", mode="before")
     @classmethod
@@ -64,14 +90,19 @@ class MessagesSettings(_Section):
         types = _string_list(value, "messages.types")
         kept = []
         for name in types:
+            name = name.lower() if name.lower() in (*MESSAGE_TYPES, *RETIRED_MESSAGE_TYPES) else name
             if name in RETIRED_MESSAGE_TYPES:
-                log.warning("Message type '%s' is ignored: Customer.io no longer has it.", name)
                 continue
             if name not in MESSAGE_TYPES:
                 raise ValueError(f"unknown message type '{name}'; allowed are {', '.join(MESSAGE_TYPES)}")
             if name not in kept:
                 kept.append(name)
         return kept
+
+    @property
+    def selects_nothing(self) -> bool:
+        """Only retired types were asked for: nothing to read (never widened to every type)."""
+        return bool(self.retired_types) and not self.types
 
     @field_validator("date_from")
     @classmethod
@@ -90,6 +121,11 @@ class ActivitiesSettings(_Section):
     # "Continue since last run" re-reads this much before the last run's mark: activities that reach Customer.io
     # late (devices send their events when back online) are read if they are at most this much older than the mark.
     overlap_minutes: int = Field(default=60, ge=0, le=30 * 24 * 60)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        return _enum_value(ActivityMode, value)
 
     @model_validator(mode="before")
     @classmethod
@@ -127,6 +163,16 @@ class CustomersSettings(_Section):
     mode: CustomersMode = CustomersMode.SEARCH
     attributes_layout: AttributesLayout = AttributesLayout.WIDE
     export_timeout_minutes: int = Field(default=120, ge=1, le=24 * 60)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        return _enum_value(CustomersMode, value)
+
+    @field_validator("attributes_layout", mode="before")
+    @classmethod
+    def _layout(cls, value: Any) -> Any:
+        return _enum_value(AttributesLayout, value)
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -214,7 +260,7 @@ class _Configuration(BaseModel):
     @field_validator("api_region", mode="before")
     @classmethod
     def _region(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+        return _enum_value(Region, value)
 
     @field_validator("incremental_output", mode="before")
     @classmethod
@@ -254,8 +300,11 @@ class _Configuration(BaseModel):
         return "incremental" if self.incremental_output else "full"
 
     def enabled_datasets(self) -> list[str]:
-        """The datasets switched on, in the registry's run order."""
-        return REGISTRY.enabled(self)
+        """The datasets switched on, in the registry's run order (messages that select nothing are not on)."""
+        keys = REGISTRY.enabled(self)
+        if self.messages is not None and self.messages.selects_nothing:
+            keys.remove("messages")
+        return keys
 
 
 def _flag(value: Any) -> bool:
@@ -288,6 +337,18 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
         config = Configuration.model_validate(parameters)
     except ValidationError as exc:
         raise ConfigurationError(_hide_secret(_sentence(exc), parameters.get("#api_secret"))) from None
+    retired = config.messages.retired_types if config.messages is not None else []
+    if retired:
+        names = ", ".join(f"'{name}'" for name in retired)
+        if config.messages.selects_nothing and for_run and not config.enabled_datasets():
+            raise ConfigurationError(f"Invalid configuration value 'messages.types': {names} no longer exists in "
+                                     "Customer.io and no other dataset is selected: choose other message types "
+                                     "(or none, for every type).")
+        if config.messages.selects_nothing:
+            log.warning("Messages are skipped: the message type %s no longer exists in Customer.io and no other type "
+                        "is selected (choose other types, or none for every type).", names)
+        else:
+            log.warning("Message type %s is ignored: Customer.io no longer has it.", names)
     if for_run and not config.enabled_datasets():
         raise ConfigurationError(REGISTRY.no_dataset_sentence())
     return config

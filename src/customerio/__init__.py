@@ -12,6 +12,7 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    UnreachableError,
 )
 from .rate_limiter import RateLimiter
 from .regions import REGIONS, resolve_base_url
@@ -33,6 +34,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "ServerError",
+    "UnreachableError",
     "parse_retry_after",
     "resolve_base_url",
     "response_part",

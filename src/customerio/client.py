@@ -5,8 +5,13 @@ Retries (``backoff`` library, decorators built per call so each call keeps its o
 * 429 with ``Retry-After`` (seconds or an HTTP date): wait exactly that long (``backoff.runtime``).
 * 429 without a usable ``Retry-After``: ``backoff.expo`` from 1 s, capped at 30 s, with ``backoff.full_jitter``.
   On every 429 the shared rate limiter is paused for the wait, so every thread holds back, not only this one.
-* 500/502/503/504, connection errors, timeouts and broken bodies (cut off, not a JSON object): ``backoff.expo``
-  from 0.5 s, capped at 30 s, with full jitter; at most ``max_server_retries`` such attempts per call.
+* A connection that cannot be opened (DNS failure, refused, proxy error, connect timeout) is a local problem, not
+  Customer.io's: such a call gives up ``UNREACHABLE_SECONDS`` after its first failed connection (connect timeouts
+  are shortened to fit) with an ``UnreachableError`` naming the host, and every other call of the client then gives
+  up at once. It is logged once per host and kind of failure, not once per thread and attempt.
+* 500/502/503/504, connections lost mid-answer, read timeouts and broken bodies (cut off, not a JSON object):
+  ``backoff.expo`` from 0.5 s, capped at 30 s, with full jitter; at most ``max_server_retries`` such attempts per
+  call.
 * All retries of one call stop once ``max_retry_seconds`` have passed since the call started (waits are clipped
   to what remains of that budget; a ``Retry-After`` longer than what remains ends the call at once).
 * 400/401/403/404/422 and any other status raise a typed error at once.
@@ -54,6 +59,7 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    UnreachableError,
 )
 from .rate_limiter import RateLimiter
 
@@ -65,6 +71,7 @@ RATE_LIMIT_BACKOFF_BASE = 1.0  # seconds; doubles per attempt (429 without Retry
 BACKOFF_CAP = 30.0  # seconds; longest single exponential wait
 DETAIL_LIMIT = 300  # characters of the API's error detail quoted in a BadRequestError
 STATUS_PAGE = "https://status.customerio.com/"
+UNREACHABLE_SECONDS = 15.0  # give up on a host no connection can be opened to after this long
 
 # The statuses that end a call at once, each with its typed error: (method, path, status, detail()) -> error.
 # detail() is the API's own explanation, read only for the errors that quote it.
@@ -116,7 +123,11 @@ class _NoAuth(AuthBase):
 class _Call:
     """State of one logical call (all its attempts): budget, counters, and how to name it in messages."""
 
-    def __init__(self, method: str, path: str, display: str, clock: Callable[[], float], budget: float) -> None:
+    def __init__(self, method: str, path: str, display: str, clock: Callable[[], float], budget: float,
+                 host: str = "") -> None:
+        self.host = host
+        self.unreachable_since: float | None = None  # when the current run of failed connections began
+        self.attempt_started = 0.0  # set before each attempt
         self.method = method
         self.path = path
         self.endpoint = f"{method} {display}"
@@ -147,6 +158,14 @@ class _RetrySignal(Exception):
 
 class _Transient(_RetrySignal):
     """5xx, connection error, timeout, broken body."""
+
+
+class _Unreachable(_Transient):
+    """No connection could be opened (``kind``: the cause's class name, e.g. NameResolutionError)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class _RateLimited(_RetrySignal):
@@ -244,6 +263,8 @@ class CustomerIoClient:
 
         self._stats_lock = threading.Lock()
         self._counters = dict.fromkeys(ClientStats.__dataclass_fields__, 0)
+        self._logged_unreachable: set[tuple[str, str]] = set()  # (host, kind) already in the log
+        self._unreachable: UnreachableError | None = None  # set once a call gave up on an unreachable host
 
     @staticmethod
     def _new_session(pool_size: int) -> requests.Session:
@@ -277,18 +298,21 @@ class CustomerIoClient:
             raise ValueError(f"path must start with '/', got {path!r}")
         clean_path = path.split("?", 1)[0]
         url = self.base_url + path
-        call = _Call(method, clean_path, clean_path, self._clock, self._max_retry_seconds)
+        call = _Call(method, clean_path, clean_path, self._clock, self._max_retry_seconds,
+                     host=urlsplit(self.base_url).netloc)
 
         def attempt() -> Any:
+            self._check_reachable()
             self._limiter.acquire()  # before every attempt, retries included
             call.attempts += 1
             self._count(requests=1)
             try:
                 response = self._session.request(
                     method, url, params=params, json=json_body, headers=self._api_headers, auth=self._auth,
-                    timeout=self._timeout)
+                    timeout=self._attempt_timeout(call))
             except requests.RequestException as exc:
                 raise self._request_failure(call, exc) from None
+            call.unreachable_since = None
             if not defer_parse:
                 return self._read_api_response(call, response)
             return DeferredPage(self._read_api_body(call, response), call.endpoint, lambda: self.request_json(
@@ -341,7 +365,7 @@ class CustomerIoClient:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("download() needs an absolute http(s) URL")
         path = parts.path or "/"
-        call = _Call("GET", path, parts.netloc + path, self._clock, self._max_retry_seconds)
+        call = _Call("GET", path, parts.netloc + path, self._clock, self._max_retry_seconds, host=parts.netloc)
 
         def attempt() -> int:
             call.attempts += 1
@@ -350,8 +374,8 @@ class CustomerIoClient:
             fileobj.truncate()
             written = 0
             try:
-                with self._download_session.get(url, stream=True, timeout=self._timeout, auth=self._no_auth,
-                                                headers=self._download_headers) as response:
+                with self._download_session.get(url, stream=True, timeout=self._attempt_timeout(call),
+                                                auth=self._no_auth, headers=self._download_headers) as response:
                     self._check_download_status(call, response)
                     expected = _expected_length(response)
                     for chunk in response.iter_content(chunk_size=chunk_size):
@@ -392,13 +416,15 @@ class CustomerIoClient:
         """Run ``attempt`` under the retry policy; turn a final retryable failure into a typed error."""
 
         def clip(wait: float) -> float:
-            # Full jitter, then never wait past the call's budget.
-            return max(0.0, min(backoff.full_jitter(wait), call.remaining()))
+            # Full jitter, then never wait past the call's budget (nor past the patience for an unreachable host).
+            return max(0.0, min(backoff.full_jitter(wait), call.remaining(), self._unreachable_remaining(call)))
 
         def on_backoff(details: dict) -> None:
             self._on_backoff(call, details)
 
         def server_budget_spent(exc: Exception) -> bool:
+            if isinstance(exc, _Unreachable):
+                return self._unreachable_remaining(call) <= 0 or call.remaining() <= 0
             return call.transient_failures >= self._max_server_retries or call.remaining() <= 0
 
         def time_budget_spent(exc: Exception) -> bool:
@@ -429,10 +455,47 @@ class CustomerIoClient:
         self._count(retries=1)
         if isinstance(exc, (_RateLimited, _RateLimitedFor)):
             self._limiter.pause(wait)  # every thread holds back, not only this one
-        logger.warning("%s %s; retrying in %.1f s (attempt %d)", call.endpoint, exc.reason, wait, call.attempts + 1)
+        if isinstance(exc, _Unreachable):
+            with self._stats_lock:
+                first = (call.host, exc.kind) not in self._logged_unreachable
+                self._logged_unreachable.add((call.host, exc.kind))
+            if first:  # many threads fail at once: one line per host and kind of failure, not per attempt
+                logger.warning("Cannot connect to %s (%s); retrying for up to %.0f s.", call.host, exc.kind,
+                               UNREACHABLE_SECONDS)
+                return
+        logger.log(logging.DEBUG if isinstance(exc, _Unreachable) else logging.WARNING,
+                   "%s %s; retrying in %.1f s (attempt %d)", call.endpoint, exc.reason, wait, call.attempts + 1)
+
+    # -- unreachable hosts: a local problem, so little patience ---------------------------------------------------
+
+    def _unreachable_remaining(self, call: _Call) -> float:
+        if call.unreachable_since is None:
+            return math.inf
+        return call.unreachable_since + UNREACHABLE_SECONDS - call.clock()
+
+    def _attempt_timeout(self, call: _Call) -> Any:
+        """The configured timeout; while connections fail, the connect part shrinks to the patience left."""
+        call.attempt_started = call.clock()
+        remaining = self._unreachable_remaining(call)
+        if remaining == math.inf or not isinstance(self._timeout, tuple):
+            return self._timeout
+        connect, read = self._timeout
+        return (max(1.0, min(connect, remaining)), read)
+
+    def _check_reachable(self) -> None:
+        """Once one call gave up on an unreachable host, the others (other threads) give up at once."""
+        error = self._unreachable
+        if error is not None:
+            raise UnreachableError(error.message, path=error.path)
 
     def _give_up_error(self, call: _Call, exc: _RetrySignal) -> CustomerIoError:
         elapsed = f"{call.elapsed():.0f} s"
+        if isinstance(exc, _Unreachable):
+            error = UnreachableError(
+                f"Could not connect to {call.host} ({exc.kind}) for {elapsed}: check the network connection, DNS "
+                "and proxy settings, and CUSTOMERIO_API_URL if it is set.", path=call.path)
+            self._unreachable = error
+            return error
         if isinstance(exc, (_RateLimited, _RateLimitedFor)):
             if isinstance(exc, _RateLimitedFor) and call.remaining() > 0:
                 what = (f"still asked to wait {exc.wait:.0f} s more after {call.attempts} attempts over {elapsed}, past "
@@ -453,8 +516,15 @@ class CustomerIoClient:
             f"last one {exc.reason}; try again later (see {STATUS_PAGE}).",
             status=exc.status, path=call.path)
 
+    def _unreachable_failure(self, call: _Call, kind: str) -> _Unreachable:
+        self._count(server_errors=1)
+        if call.unreachable_since is None:  # patience counts from the start of the first failed attempt
+            call.unreachable_since = call.attempt_started
+        return _Unreachable(f"could not connect ({kind})", kind)
+
     def _transient(self, call: _Call, reason: str, *, status: int | None = None,
                    invalid: bool = False) -> _Transient:
+        call.unreachable_since = None  # the host answered (or at least accepted a connection)
         call.transient_failures += 1
         self._count(server_errors=1)
         return _Transient(reason, status=status, invalid=invalid)
@@ -462,13 +532,14 @@ class CustomerIoClient:
     def _request_failure(self, call: _Call, exc: requests.RequestException) -> Exception:
         """Translate a requests exception without using its text (which may carry URLs or header values)."""
         cause = _cause_name(exc)
+        if (isinstance(exc, (requests.ConnectTimeout, requests.exceptions.ProxyError)) or "NewConnection" in cause
+                or "NameResolution" in cause or cause in ("ConnectTimeoutError", "ProxyError")):
+            return self._unreachable_failure(call, cause)
         if isinstance(exc, requests.Timeout) or cause in ("ReadTimeoutError", "ConnectTimeoutError", "TimeoutError"):
             return self._transient(call, "timed out")
         if isinstance(exc, (ChunkedEncodingError, ContentDecodingError)):
             return self._transient(call, f"broke off while reading the response ({cause})", invalid=True)
         if isinstance(exc, requests.ConnectionError):
-            if "NewConnection" in cause or "NameResolution" in cause:
-                return self._transient(call, f"could not connect ({cause})")
             return self._transient(call, f"lost the connection ({cause})")
         return CustomerIoError(
             f"The request {call.endpoint} could not be sent ({type(exc).__name__}): check the Customer.io API URL.",

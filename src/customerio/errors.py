@@ -85,6 +85,10 @@ class ServerError(CustomerIoError):
     """5xx, connection errors or timeouts still after the retry budget."""
 
 
+class UnreachableError(ServerError):
+    """No connection could be opened to the host (DNS, refused, proxy, connect timeout): a local problem."""
+
+
 class InvalidResponseError(CustomerIoError):
     """A successful status with a body that is not a JSON object or is cut off, still after the retry budget."""
 
@@ -115,4 +119,5 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
+    "UnreachableError",
 ]

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 RETENTION_SECONDS = 30 * 86_400
 ALL_TYPES = "*"
+UNTYPED = "untyped"  # an activity that arrives without a type goes to activity_untyped (never activity_None)
 
 _BASE_COLUMNS = ("id", "type", "name", "timestamp", "customer_id", "customer_identifiers_id",
                  "customer_identifiers_email", "customer_identifiers_cio_id", "delivery_id", "delivery_type", "url")
@@ -70,6 +71,7 @@ class Activities(Dataset):
         self._tables = Tables(ctx, state)
         self._table_names: dict[str, str] = {}
         self._progress = ctx.progress("activities")
+        self._counts: dict[str, int] = {}
         with ExitStack() as stack:
             self._stack = stack
             self._open: dict[str, object] = {}
@@ -85,6 +87,9 @@ class Activities(Dataset):
                         future.result()
             else:
                 self._read(0, None, marks)
+        if settings.mode is ActivityMode.SINGLE_TABLE and len(self._counts) > 1:
+            # Per type, in the configured order (the chains finish in any order); one table's total is logged once.
+            log.info("activities: %s.", ", ".join(f"{self._counts.get(t, 0):,} {t}" for t in settings.types))
         new_state: dict = {"columns": self._tables.columns}
         if incremental:
             new_state["marks"] = marks.state()
@@ -115,13 +120,13 @@ class Activities(Dataset):
                 if single:
                     sink.write(flatten(activity, json_fields=frozenset({"data"})))
                 else:
-                    self._writer_for(activity_type or str(activity.get("type"))).write(flatten(activity))
+                    self._writer_for(activity_type or str(activity.get("type") or UNTYPED)).write(flatten(activity))
             count += kept
             self._progress.add(kept)
             if floor is not None and activities and kept == 0:
                 break  # the whole page is older than the last run's mark: the rest is known already
         marks.see(mark_key, newest)
-        log.info("activities (%s): %s read.", activity_type or "all types", f"{count:,}")
+        self._counts[activity_type or ALL_TYPES] = count
 
     def _writer_for(self, activity_type: str):
         writer = self._open.get(activity_type)

@@ -12,9 +12,12 @@ from typing import Any, ClassVar
 
 from customerio import CustomerIoClient
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
+from output.naming import renamed_columns
 from progress import Progress
 
 log = logging.getLogger(__name__)
+
+RENAMES_SHOWN = 10  # renamed columns named in the log line; the manifest describes all of them
 
 
 @dataclass
@@ -50,15 +53,15 @@ class Tables:
 
     @contextmanager
     def open(self, spec: TableSpec) -> Iterator[TableWriter]:
-        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=self.columns.get(spec.name, ()))
+        known = self.columns.get(spec.name, ())
+        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known)
         try:
             yield writer
         except BaseException:
             writer.abort()
             raise
         result = writer.close()
-        for clash in result.clashes:
-            log.warning("%s", clash.message(spec.name))
+        report_renames(spec.name, result, known)
         if result.columns:
             plan = load_plan(spec, incremental=self._ctx.incremental_load,
                              stored_key=self._ctx.table_keys.get(spec.name))
@@ -75,7 +78,23 @@ class Tables:
             self.columns[spec.name] = list(result.columns)
             self._ctx.table_keys[spec.name] = list(plan.primary_key)
         self._ctx.table_results[spec.name] = result
-        log.info("Table %s: %s rows.", spec.name, f"{result.rows:,}")
+        log.info("Table %s: %s row%s.", spec.name, f"{result.rows:,}", "" if result.rows == 1 else "s")
+
+
+def report_renames(table: str, result: Any, known: Any) -> None:
+    """Log each renamed column once: in the run that first writes it (later runs know it from state)."""
+    known = set(known)
+    clashes = [clash for clash in result.clashes if clash.source not in known]
+    for clash in clashes:
+        log.warning("%s", clash.message(table))
+    clashed = {clash.source for clash in clashes}
+    renamed = [(key, name) for key, name in renamed_columns(result.columns, result.names).items()
+               if key not in known and key not in clashed]
+    if renamed:
+        shown = ", ".join(f"'{key}' as {name}" for key, name in renamed[:RENAMES_SHOWN])
+        more = f" and {len(renamed) - RENAMES_SHOWN} more" if len(renamed) > RENAMES_SHOWN else ""
+        log.info("Table %s: %d new column%s renamed for Storage (%s%s); the original names are in the column "
+                 "descriptions.", table, len(renamed), "" if len(renamed) == 1 else "s", shown, more)
 
 
 class Dataset(ABC):

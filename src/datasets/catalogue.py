@@ -31,7 +31,10 @@ CAMPAIGNS = Declaration(
                       "use_customer_timezone"),
         column_types={"id": "INTEGER", "created": "INTEGER", "updated": "INTEGER", "first_started": "INTEGER",
                       "active": "BOOLEAN", "start_hour": "INTEGER", "start_minutes": "INTEGER",
-                      "use_customer_timezone": "BOOLEAN", "webhook_id": "INTEGER", "object_type_id": "INTEGER"},
+                      "use_customer_timezone": "BOOLEAN", "webhook_id": "INTEGER", "object_type_id": "INTEGER",
+                      "scheduled_start_should_backfill": "BOOLEAN", "scheduled_stop_should_sunset": "BOOLEAN"},
+        # Customer.io sends the audience filters sometimes as JSON text, sometimes as an object: one JSON column each.
+        json_fields=frozenset({"audience_person_filters", "audience_relationship_filters"}),
         description="Customer.io campaigns (automations). Lists are JSON text; nested objects are parent_child columns.",
     ),
 )

@@ -191,7 +191,7 @@ def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window
     if declaration.parent is None:
         rows = 0
         for record in read_rows(client, declaration, {}):
-            table.write(flatten(record))
+            table.write(flatten(record, json_fields=table.spec.json_fields))
             rows += 1
         return rows
     workers = max(1, ctx.max_workers)
@@ -203,7 +203,7 @@ def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window
         count = 0
         try:
             for record in read_rows(client, declaration, scope):
-                chain.write(flatten(record))
+                chain.write(flatten(record, json_fields=table.spec.json_fields))
                 count += 1
         except NotFoundError:
             if not _missing(declaration, scope):

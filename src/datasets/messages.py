@@ -95,7 +95,9 @@ class Messages(Dataset):
                     windows = iter(windows)
                 count, max_created = self._read_windows(ctx, pool, table, windows, bounded, progress)
                 marks.see(mark_key, max_created)
-                log.info("messages%s: %s deliveries.", f" ({message_type})" if message_type else "", f"{count:,}")
+                # Per type only: with one pass the table's own line is the total (each total once).
+                log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
+                        f" ({message_type})" if message_type else "", f"{count:,}")
         new_state: dict = {"columns": tables.columns}
         if marks.enabled:
             new_state["marks"] = marks.state()

@@ -81,7 +81,7 @@ class SegmentMembership(Dataset):
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
                 helper.shutdown(wait=True)
-        log.info("Segment membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
+        log.debug("segment_membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
         return {"columns": tables.columns}
 
     @staticmethod
@@ -89,7 +89,7 @@ class SegmentMembership(Dataset):
         segments = response_part(ctx.client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
         ids = {item["id"] for item in segments
                if isinstance(item, dict) and isinstance(item.get("id"), int) and not isinstance(item["id"], bool)}
-        log.info("Segment membership: reading all %d segments.", len(ids))
+        log.info("segment_membership: reading all %d segments.", len(ids))
         return sorted(ids)
 
     def _read_segment(self, ctx: RunContext, table: TableWriter, position: int, segment_id: int,
@@ -125,11 +125,11 @@ class SegmentMembership(Dataset):
                 first = False
         except NotFoundError:
             if rows:
-                log.warning("Segment %s was deleted while it was read (404); the %s rows read before are kept.",
-                            segment_id, f"{rows:,}")
+                log.warning("segment_membership: segment %s was deleted while it was read (404); the %s rows read "
+                            "before are kept.", segment_id, f"{rows:,}")
             else:
-                log.warning("Segment %s was not found (404): it was probably deleted after it was listed or chosen; "
-                            "it is skipped.", segment_id)
+                log.warning("segment_membership: segment %s was not found (404): it was probably deleted after it "
+                            "was listed or chosen; it is skipped.", segment_id)
         finally:
             ahead.close()
             if chain is not None:

@@ -2,13 +2,14 @@
 
 Rules:
 - nested dicts flatten recursively into ``parent_child`` keys (joined with ``_``);
-  an empty nested dict produces no columns;
+  an empty nested dict, and a ``None`` value (a null object or scalar), produce no columns;
 - lists (of anything) become JSON text;
-- a top-level key listed in ``json_fields`` whose value is a dict is written whole as JSON text;
-- values become strings: ``None`` -> ``""``, ``True``/``False`` -> ``"true"``/``"false"``, ``int`` -> decimal,
+- a key listed in ``json_fields`` (by its flattened name) whose value is a dict is written whole as JSON text;
+- values become strings: ``True``/``False`` -> ``"true"``/``"false"``, ``int`` -> decimal,
   ``float`` -> shortest round-trip form (``1.5``, ``2.0``, ``1e+20``), ``str`` unchanged,
   dict/list -> compact JSON (``ensure_ascii=False``, no spaces); never Python ``repr``.
-- if two paths produce the same key (``{"a_b": 1, "a": {"b": 2}}``) the later one in record order wins.
+- if two paths produce the same key (``{"a_b": 1, "a": {"b": 2}}``) both values are kept: the shallower path keeps
+  the key, the deeper one is written under its path joined with ``.`` (``a.b``), whatever the order of the keys.
 
 This runs once per record, so the loop is kept flat: exact type checks, most frequent types first.
 """
@@ -83,43 +84,111 @@ def _to_cell_other(value: Any) -> str:
 def flatten(record: Mapping[str, Any], *, json_fields: frozenset[str] = _EMPTY, prefix: str = "") -> dict[str, str]:
     """Flatten one record into ``{column: str}``.
 
-    ``json_fields``: top-level keys whose dict value is written whole as JSON text instead of being flattened.
+    ``json_fields``: keys (as flattened names, e.g. ``data`` or ``audience_person_filters``) whose dict value is
+    written whole as JSON text instead of being flattened; a text value there stays as it is, so a field that
+    arrives sometimes as JSON text and sometimes as an object lands in one column.
     ``prefix``: when given, every key becomes ``<prefix>_<key>`` (as if ``record`` were nested under ``prefix``).
     """
     out: dict[str, str] = {}
-    _flatten_into(out, record, f"{prefix}_" if prefix else "", json_fields)
+    root = f"{prefix}_" if prefix else ""
+    try:
+        usual = _flatten_fast(out, record, root, json_fields) == len(out)
+    except (_Unusual, TypeError):
+        usual = False
+    if not usual:
+        # Fewer columns than values (two paths met), or an unusual value: the general path, tracking every path.
+        out = {}
+        _flatten_into(out, {}, record, root, root, (), json_fields)
     return out
 
 
-def _flatten_into(out: dict[str, str], record: Mapping[str, Any], prefix: str, json_fields: frozenset[str]) -> None:
+class _Unusual(Exception):
+    """A non-str key, a Mapping subclass or another type: left to the general path."""
+
+
+def _flatten_fast(out: dict[str, str], record: Mapping[str, Any], prefix: str, json_fields: frozenset[str]) -> int:
+    """The usual case, kept flat and cheap: returns how many values were written (a collision overwrites one)."""
+    encode = _encode
+    written = 0
+    for key, value in record.items():
+        t = type(value)
+        if t is str:
+            out[prefix + key] = value  # a non-str key raises TypeError here: see flatten()
+        elif value is None:
+            continue
+        elif t is int:
+            out[prefix + key] = str(value)
+        elif t is dict:
+            name = prefix + key
+            if name in json_fields:
+                out[name] = encode(value)
+            elif value:
+                written += _flatten_fast(out, value, name + "_", json_fields)
+                continue
+            else:
+                continue
+        elif t is bool:
+            out[prefix + key] = "true" if value else "false"
+        elif t is float:
+            out[prefix + key] = repr(value)
+        elif t is list:
+            out[prefix + key] = encode(value)
+        else:
+            raise _Unusual
+        written += 1
+    return written
+
+
+def _flatten_into(out: dict[str, str], paths: dict[str, tuple], record: Mapping[str, Any], prefix: str, root: str,
+                  parent: tuple, json_fields: frozenset[str]) -> None:
+    """``paths``: the key path of every column written from a nested object (only those can collide)."""
     encode = _encode
     for key, value in record.items():
         try:
             name = prefix + key
         except TypeError:  # non-str key (not possible for parsed JSON)
-            name = prefix + to_cell(key)
+            key = to_cell(key)
+            name = prefix + key
         t = type(value)
         if t is str:
-            out[name] = value
+            cell = value
         elif value is None:
-            out[name] = ""
+            continue  # a null says nothing: a null object must not leave an always-empty column behind
         elif t is int:
-            out[name] = str(value)
-        elif t is dict:
-            if key in json_fields:
-                out[name] = encode(value)
-            elif value:
-                _flatten_into(out, value, name + "_", _EMPTY)
+            cell = str(value)
+        elif t is dict or (t is not list and isinstance(value, Mapping)):
+            if name in json_fields:
+                cell = encode(dict(value) if t is not dict else value)
+            else:
+                if value:
+                    _flatten_into(out, paths, value, name + "_", root, (*parent, key), json_fields)
+                continue
         elif t is bool:
-            out[name] = "true" if value else "false"
+            cell = "true" if value else "false"
         elif t is float:
-            out[name] = repr(value)
+            cell = repr(value)
         elif t is list:
-            out[name] = encode(value)
-        elif isinstance(value, Mapping):  # dict subclasses and other mappings
-            if key in json_fields:
-                out[name] = encode(dict(value))
-            elif value:
-                _flatten_into(out, value, name + "_", _EMPTY)
+            cell = encode(value)
         else:
-            out[name] = _to_cell_other(value)
+            cell = _to_cell_other(value)
+        if name in out:
+            name = _separate(out, paths, name, (*parent, key), root)
+        out[name] = cell
+        if parent:
+            paths[name] = (*parent, key)
+
+
+def _separate(out: dict[str, str], paths: dict[str, tuple], name: str, path: tuple, root: str) -> str:
+    """Two paths flatten to one name (``{"product_id": 5, "product": {"id": 7}}``): keep both values.
+
+    The shallower path keeps the plain name (the same path first in sorted order when both are equally deep);
+    the other is written under its path joined with ``.`` (``product.id``), whatever the order of the keys. The
+    table's column naming then gives the two distinct Storage names and reports the clash.
+    """
+    held = paths.get(name) or (name[len(root):],)
+    if (len(path), path) > (len(held), held):
+        return root + ".".join(path)
+    moved = root + ".".join(held)
+    out[moved] = out.pop(name)
+    paths[moved] = held
+    return name

@@ -57,6 +57,17 @@ def load_plan(spec: TableSpec, *, incremental: bool, stored_key: Sequence[str] |
     return LoadPlan(incremental=True, primary_key=key)
 
 
+class _Column(ColumnDefinition):
+    """keboola.component drops every false value from a column, so ``nullable: false`` would never reach the
+    manifest (and Storage's default is nullable): this keeps it."""
+
+    def to_dict(self, name: str) -> dict:
+        column = super().to_dict(name)
+        if self.nullable is False:
+            column["nullable"] = False
+        return column
+
+
 def write_manifest(
     component: Any, spec: TableSpec, result: TableResult, *, incremental: bool, plan: LoadPlan | None = None
 ) -> TableDefinition | None:
@@ -66,8 +77,9 @@ def write_manifest(
     names in file order with their base types (``spec.column_types`` by source key, default STRING). The file has a
     header, so ``has_header=True`` is passed explicitly (with a schema the library would otherwise assume none).
     ``incremental`` is the user's load type; the load written is ``plan`` (default ``load_plan(spec,
-    incremental=incremental)``): its incremental flag and its primary-key columns flagged. Nothing is written when
-    the table has no columns (no file was written).
+    incremental=incremental)``): its incremental flag and its primary-key columns flagged (and not nullable). A
+    column whose Storage name differs from its source key has the source key in its description. Nothing is written
+    when the table has no columns (no file was written).
     """
     if not result.columns:
         return None
@@ -76,7 +88,10 @@ def write_manifest(
     schema: OrderedDict[str, ColumnDefinition] = OrderedDict()
     for key, name in zip(result.columns, result.names, strict=True):
         data_type = SupportedDataTypes[spec.column_types.get(key, "STRING")]
-        schema[name] = ColumnDefinition(data_types=BaseType(data_type), primary_key=key in primary_key)
+        # A renamed column keeps its Customer.io name in its description; key columns are never empty.
+        described = f"Customer.io field '{key}'." if key != name else None
+        schema[name] = _Column(data_types=BaseType(data_type), primary_key=key in primary_key,
+                               nullable=key not in primary_key, description=described)
     definition = component.create_out_table_definition(
         f"{spec.name}.csv",
         schema=schema,

@@ -3,9 +3,11 @@
 Storage rules applied here: only ASCII letters, digits and ``_``; no leading ``_``; at most 64 characters;
 unique ignoring case; never empty.
 
-Sanitising one name: accents are transliterated (NFKD, combining marks dropped: ``město`` -> ``mesto``); every
-run of other characters (spaces, punctuation, CJK, ``_``) becomes one ``_``; leading and trailing ``_`` are
-stripped; an empty result becomes ``column`` (``table`` for tables). A name longer than 64 characters is cut
+Sanitising one name: anything not ASCII is transliterated with the ``anyascii`` library (``město`` -> ``mesto``,
+``名前`` -> ``MingQian``, ``город`` -> ``gorod``): a maintained table for every script, where a hand-made one would
+cover a few; a symbol it has no letters for gets its Unicode name (``★`` -> ``BLACK_STAR``); every run of other
+characters (spaces, punctuation, ``_``) becomes one ``_``; leading and trailing ``_`` are stripped; an empty result
+becomes ``column`` (``table`` for tables). A name longer than 64 characters is cut
 to 55 characters plus ``_`` and 8 hex digits of a SHA-1 of the whole lower-cased sanitised name, so two long
 names that share their first 64 characters still get distinct, readable, stable names.
 
@@ -24,10 +26,13 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from anyascii import anyascii
+
 __all__ = [
     "MAX_NAME_LENGTH",
     "ColumnClash",
     "renamed_clashes",
+    "renamed_columns",
     "sanitize",
     "storage_column_names",
     "table_name",
@@ -55,10 +60,14 @@ class ColumnClash(NamedTuple):
 
 def sanitize(text: str, fallback: str = "column") -> str:
     """One name made valid on its own (not yet unique): see the module rules."""
+    name = ""
     if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    name = _OTHER.sub("_", text).strip("_") or fallback
-    return _fit(name)
+        name = _OTHER.sub("_", anyascii(text)).strip("_")
+        if not name:  # symbols with no transliteration (★): their Unicode names, still recognisable
+            name = _OTHER.sub("_", " ".join(unicodedata.name(c, "") for c in text)).strip("_")
+    else:
+        name = _OTHER.sub("_", text).strip("_")
+    return _fit(name or fallback)
 
 
 def _fit(name: str) -> str:
@@ -109,6 +118,11 @@ def renamed_clashes(source_keys: Sequence[str], names: Sequence[str] | None = No
         if name != plain:
             clashes.append(ColumnClash(str(key), str(owner.get(plain.lower(), "")), name))
     return clashes
+
+
+def renamed_columns(source_keys: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+    """``{source key: Storage name}`` for every column whose Storage name is not its source key."""
+    return {str(key): name for key, name in zip(source_keys, names, strict=True) if str(key) != name}
 
 
 def table_name(raw: str) -> str:

@@ -79,6 +79,8 @@ class TableSpec:
     column_types: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     kind: str = SNAPSHOT
+    # Fields (by flattened name) written whole as JSON text: objects that also arrive as JSON text (see flatten).
+    json_fields: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in self.name):
@@ -87,6 +89,7 @@ class TableSpec:
         object.__setattr__(self, "seed_columns", tuple(self.seed_columns))
         if self.kind not in KINDS:
             raise ValueError(f"Table kind {self.kind!r} of table {self.name} must be one of {sorted(KINDS)}.")
+        object.__setattr__(self, "json_fields", frozenset(self.json_fields))
         bad = {key: kind for key, kind in self.column_types.items() if kind not in DATA_TYPES}
         if bad:
             raise ValueError(f"Unknown column types {bad} for table {self.name}; use one of {sorted(DATA_TYPES)}.")

@@ -60,6 +60,8 @@ CONFIGURATION_MISTAKES = {
     "region_not_us_or_eu": (with_key(api_region="mars", campaigns=True), "'api_region': must be 'us' or 'eu'"),
     "region_is_a_url": (with_key(api_region="http://127.0.0.1:1", campaigns=True), "must be 'us' or 'eu'"),
     "unknown_message_type": (with_key(messages={"types": ["fax"]}), "unknown message type 'fax'"),
+    "only_a_retired_message_type": (with_key(messages={"types": ["urban_airship"]}),
+                                    "'messages.types': 'urban_airship' no longer exists in Customer.io"),
     "unknown_activity_type": (with_key(activities={"types": ["evnt"]}), "Did you mean 'event'?"),
     "activities_mode": (with_key(activities={"mode": "TABLE"}),
                         "'activities.mode': must be 'PARSED_DATA' or 'SINGLE_TABLE'"),
@@ -114,6 +116,75 @@ def test_an_unreadable_config_file_is_one_sentence(text, server, tmp_path):
     assert_one_sentence(result, "config.json")
 
 
+def test_a_syntax_error_in_config_json_says_line_and_column(server, tmp_path):
+    data = make_data_dir(tmp_path, {})
+    (data / "config.json").write_text('{\n  "parameters": {\n    "#api_secret": "sandbox-key",\n'
+                                      '    "campaigns": true,\n  },\n  "action": "run"\n}\n')
+    result = run_component(data, server.url, extra_env=ENV)
+    message = assert_one_sentence(result, "config.json is not valid JSON at line 5, column 3", "trailing comma")
+    assert "sandbox-key" not in result.stderr, message
+
+
+def test_a_state_file_that_is_not_json_says_where(server, tmp_path):
+    data = make_data_dir(tmp_path, with_key(campaigns=True))
+    (data / "in" / "state.json").write_text('{"campaigns": {"columns": {}},}')
+    result = run_component(data, server.url, extra_env=ENV)
+    assert_one_sentence(result, "in/state.json is not valid JSON at line 1, column 31", "Reset state")
+
+
+def test_a_missing_config_json_says_it_is_missing(server, tmp_path):
+    data = make_data_dir(tmp_path, {})
+    (data / "config.json").unlink()
+    result = run_component(data, server.url, extra_env=ENV)
+    assert_one_sentence(result, "has no config.json")
+
+
+@pytest.mark.parametrize("folder", ["", "/no/such/folder"], ids=["unset", "wrong"])
+def test_no_data_folder_is_one_sentence(folder, server, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KBC_")}
+    if folder:
+        env["KBC_DATADIR"] = folder
+    proc = subprocess.run([sys.executable, str(COMPONENT)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0] and "KBC_DATADIR" in lines[0], proc.stderr
+
+
+def test_an_unknown_action_is_one_sentence(server, tmp_path):
+    result = run(server, tmp_path, with_key(campaigns=True), action="syncEverything")
+    message = assert_one_sentence(result, "'syncEverything'", "testConnection")
+    assert len(result.stderr.strip().splitlines()) == 1, message
+
+
+def test_an_api_url_without_a_scheme_is_one_sentence(server, tmp_path):
+    host = server.url.removeprefix("http://")
+    result = run_component(make_data_dir(tmp_path, with_key(campaigns=True)), host, extra_env=ENV)
+    assert_one_sentence(result, "CUSTOMERIO_API_URL must be a URL starting with http://")
+
+
+def test_an_api_url_ending_in_v1_works(server, tmp_path):
+    result = run_component(make_data_dir(tmp_path, with_key(campaigns=True)), server.url + "/v1", extra_env=ENV)
+    assert result.code == 0, result.stderr
+    assert result.csv("campaigns")
+
+
+def test_a_sandbox_that_is_not_running_is_one_sentence_naming_the_host(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    parameters = with_key(messages={"types": ["email"], "date_from": "400 days ago"}, campaigns=True)
+    result = run_component(make_data_dir(tmp_path, parameters), f"http://127.0.0.1:{port}",
+                           extra_env={"CUSTOMERIO_MAX_RETRY_SECONDS": "600"}, timeout=60)
+    message = assert_one_sentence(result, f"127.0.0.1:{port}", "network", "DNS", "proxy", "CUSTOMERIO_API_URL")
+    warnings = [line for line in result.stderr.splitlines() if "Cannot connect" in line]
+    assert len(warnings) == 1, result.stderr  # not one per thread and attempt
+    assert "retrying in" not in result.stderr, message
+
+
 def test_a_timing_knob_with_a_bad_value_is_one_sentence(server, tmp_path):
     result = run(server, tmp_path, with_key(campaigns=True), env={"CUSTOMERIO_READ_TIMEOUT": "fast"})
     assert_one_sentence(result, "CUSTOMERIO_READ_TIMEOUT")
@@ -152,13 +223,16 @@ def secret_server():
         yield srv
 
 
+# A case that must succeed gets a real retry budget: consecutive cases share the sandbox's rate limit, so the one
+# second the failure cases allow could end a successful run on a 429 (the flaky platform_debug_run_recording).
+PATIENT = {"CUSTOMERIO_MAX_RETRY_SECONDS": "60"}
 SMALL = {"campaigns": True, "segments": True, "messages": {"types": ["push"], "date_from": "10 days ago"},
          "activities": {"types": ["page"]}, "customers": {"attributes": "plan"},
          "segment_membership": {"segment_ids": [3]}}
 SECRET_PATHS = {
     # name: (parameters, faults, action, extra environment, expected exit code)
-    "success_with_debug_logging": ({**SMALL, "debug": True}, {}, "run", {}, 0),
-    "platform_debug_run_recording": (SMALL, {}, "run", {"KBC_COMPONENT_RUN_MODE": "debug"}, 0),
+    "success_with_debug_logging": ({**SMALL, "debug": True}, {}, "run", PATIENT, 0),
+    "platform_debug_run_recording": (SMALL, {}, "run", {"KBC_COMPONENT_RUN_MODE": "debug", **PATIENT}, 0),
     "recording_of_a_failed_run": (SMALL, {"error_rate": 1.0, "paths": ["/v1/messages"]}, "run",
                                   {"KBC_COMPONENT_RUN_MODE": "debug"}, 1),
     "rejected_key_401": ({"#api_secret": WRONG, "campaigns": True, "debug": True}, {}, "run", {}, 1),
@@ -188,7 +262,7 @@ SECRET_PATHS = {
     "key_as_the_region": ({"api_region": KEY, "campaigns": True}, {}, "run", {}, 1),
     "key_in_an_object": ({"#api_secret": {"key": KEY}, "campaigns": True}, {}, "run", {}, 1),
     "key_with_a_space": ({"#api_secret": KEY + " " + KEY, "campaigns": True}, {}, "run", {}, 1),
-    "unexpected_error_exit_2": ({"campaigns": True}, {}, "noSuchAction", {}, 2),
+    "unknown_action": ({"campaigns": True}, {}, "noSuchAction", {}, 1),
 }
 
 

@@ -244,7 +244,7 @@ def test_membership_for_chosen_segments_in_order_and_a_missing_one_skipped(big, 
     result = run(big, tmp_path, "chosen", segment_membership={"segment_ids": [12, 3, 999]})
     assert result.code == 0, result.stderr
     assert result.csv("segment_membership") == membership_truth(big, [12, 3])
-    assert "Segment 999 was not found (404)" in result.stdout + result.stderr
+    assert "segment 999 was not found (404)" in result.stdout + result.stderr
     calls = [e for e in big.request_log if e["path"].endswith("/membership")]
     assert calls and all(e["query"]["limit"] == "30000" for e in calls)
     manifest = json.loads((result.tables / "segment_membership.csv.manifest").read_text())
@@ -261,6 +261,6 @@ def test_membership_for_all_segments_skips_one_deleted_after_listing(server, tmp
     assert result.code == 0, result.stderr
     expected_ids = sorted(sid for sid in listed if sid != 12)
     assert result.csv("segment_membership") == membership_truth(server, expected_ids)
-    assert "Segment 12 was not found (404)" in result.stdout + result.stderr
+    assert "segment 12 was not found (404)" in result.stdout + result.stderr
     assert result.state["segment_membership"] == {"columns": {"segment_membership": ["segment_id", "cio_id", "id",
                                                                                       "email"]}}

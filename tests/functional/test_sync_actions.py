@@ -24,8 +24,11 @@ def test_test_connection_succeeds_with_one_request(server, tmp_path):
     assert result.code == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["status"] == "success"
-    assert "EU region" in answer["message"]
+    # CUSTOMERIO_API_URL is set, so the sentence names where it connected, not a region it did not use.
+    assert f"Connected to the Customer.io API at {server.url} (set by CUSTOMERIO_API_URL" in answer["message"]
+    assert "EU region" not in answer["message"]
     assert len(server.request_log) == 1
+    assert result.stderr.strip() == "", result.stderr  # no library noise ("Loading state file..")
 
 
 def test_list_segments_returns_select_elements(server, tmp_path):

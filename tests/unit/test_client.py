@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from customerio import (
@@ -39,6 +40,7 @@ from customerio import (
     RateLimiter,
     RateLimitError,
     ServerError,
+    UnreachableError,
     parse_retry_after,
     resolve_base_url,
 )
@@ -449,10 +451,90 @@ def test_unreachable_host_gives_up_with_a_server_error(client_for, fake_time):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = client_for(base_url=f"http://127.0.0.1:{port}", max_server_retries=2)
-    with pytest.raises(ServerError, match="could not connect") as caught:
+    with pytest.raises(ServerError, match="Could not connect") as caught:
         client.request_json("GET", "/v1/segments")
     assert caught.value.status is None
     assert_one_sentence(str(caught.value))
+
+
+class RefusingAdapter(HTTPAdapter):
+    """Every connection fails the way requests reports a refused connection or a DNS failure (no socket opened)."""
+
+    def __init__(self, fake: FakeTime, cause: type[Exception], cost: float = 0.0) -> None:
+        super().__init__()
+        self.fake, self.cause, self.cost, self.attempts = fake, cause, cost, 0
+
+    def send(self, request, **kwargs):
+        self.attempts += 1
+        self.fake.now += self.cost  # what one failed attempt costs (a connect timeout costs its timeout)
+        inner = self.cause.__new__(self.cause)
+        Exception.__init__(inner, "failed")
+        raise requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, request.url, inner))
+
+
+def _refusing_client(client_for, fake_time, cause, cost=0.0):
+    session = requests.Session()
+    adapter = RefusingAdapter(fake_time, cause, cost)
+    session.mount("http://", adapter)
+    client = client_for(base_url="http://sandbox.invalid:8081", session=session, timeout=(10, 60),
+                        max_retry_seconds=600, max_server_retries=100)
+    return client, adapter
+
+
+@pytest.mark.parametrize("cause", [urllib3.exceptions.NameResolutionError, urllib3.exceptions.NewConnectionError])
+def test_an_unreachable_host_is_given_up_within_15_seconds_naming_the_host(client_for, fake_time, cause, caplog):
+    client, adapter = _refusing_client(client_for, fake_time, cause)
+    started = fake_time.now
+    with caplog.at_level(logging.DEBUG, logger="customerio"), pytest.raises(UnreachableError) as caught:
+        client.request_json("GET", "/v1/campaigns")
+    spent = fake_time.now - started
+    assert 10 <= spent <= 15.5  # the long patience (600 s, 8 attempts) is for answers from Customer.io
+    message = str(caught.value)
+    assert_one_sentence(message)
+    assert "sandbox.invalid:8081" in message and cause.__name__ in message
+    for what in ("network", "DNS", "proxy", "CUSTOMERIO_API_URL"):
+        assert what in message
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [f"Cannot connect to sandbox.invalid:8081 ({cause.__name__}); retrying for up to 15 s."]
+    assert adapter.attempts > 2
+
+
+def test_connect_timeouts_are_shortened_to_give_up_within_15_seconds(client_for, fake_time):
+    session = requests.Session()
+    timeouts = []
+
+    class SlowAdapter(HTTPAdapter):
+        def send(self, request, **kwargs):
+            connect = kwargs["timeout"][0]
+            timeouts.append(connect)
+            fake_time.now += connect
+            raise requests.ConnectTimeout("connect timed out")
+
+    session.mount("http://", SlowAdapter())
+    client = client_for(base_url="http://10.255.255.1", session=session, timeout=(10, 60), max_retry_seconds=600)
+    started = fake_time.now
+    with pytest.raises(UnreachableError, match="10.255.255.1"):
+        client.request_json("GET", "/v1/campaigns")
+    assert fake_time.now - started <= 16.5
+    assert timeouts[0] == 10 and all(t < 10 for t in timeouts[1:])
+
+
+def test_once_one_call_gave_up_on_the_host_the_others_give_up_at_once(client_for, fake_time, caplog):
+    client, adapter = _refusing_client(client_for, fake_time, urllib3.exceptions.NewConnectionError)
+    with caplog.at_level(logging.WARNING, logger="customerio"):
+        for path in ("/v1/messages", "/v1/activities", "/v1/segments"):
+            with pytest.raises(UnreachableError):
+                client.request_json("GET", path)
+    attempts_of_first = adapter.attempts
+    with pytest.raises(UnreachableError):
+        client.request_json("GET", "/v1/campaigns")
+    assert adapter.attempts == attempts_of_first  # no new attempt
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1  # one line per kind, not per call
+
+
+def test_a_connection_lost_mid_answer_keeps_the_long_patience(api, client_for, fake_time):
+    api.add(*[Reply(action="drop") for _ in range(3)], Reply(body={"ok": True}))
+    assert client_for().request_json("GET", "/v1/campaigns") == {"ok": True}
 
 
 # ------------------------------------------------------------------------------------------ immediate errors
@@ -716,3 +798,15 @@ def test_errors_keep_message_status_and_path():
     clone = pickle.loads(pickle.dumps(error))
     assert (type(clone), str(clone), clone.status, clone.path) == (ServerError, str(error), 503, "/v1/x")
     assert InvalidResponseError("x", path="/v1/y").status is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/"])
+def test_a_custom_api_url_may_end_in_v1(url):
+    assert resolve_base_url("us", environ={"CUSTOMERIO_API_URL": url}) == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8080", "localhost", "ftp://x"])
+def test_a_custom_api_url_without_a_scheme_is_one_sentence(url):
+    with pytest.raises(CustomerIoError, match="CUSTOMERIO_API_URL must be a URL starting with http://") as caught:
+        resolve_base_url("us", environ={"CUSTOMERIO_API_URL": url})
+    assert str(caught.value).endswith(".") and "\n" not in str(caught.value)

@@ -96,6 +96,33 @@ def test_urban_airship_is_accepted_with_a_warning(caplog):
     assert "urban_airship" in caplog.text
 
 
+def test_only_urban_airship_never_widens_to_every_type(caplog):
+    with caplog.at_level(logging.WARNING):
+        parsed = config(messages={"types": ["urban_airship"]}, campaigns=True)
+    assert parsed.enabled_datasets() == ["campaigns"]  # messages skipped, not "every type"
+    assert "Messages are skipped" in caplog.text and "'urban_airship'" in caplog.text
+
+
+def test_only_urban_airship_and_nothing_else_is_one_sentence():
+    message = error_of(messages={"types": ["urban_airship"]})
+    assert "'messages.types'" in message and "no longer exists" in message
+
+
+@pytest.mark.parametrize(("section", "value", "attribute", "expected"), [
+    ("activities", {"mode": "single_table"}, "mode", ActivityMode.SINGLE_TABLE),
+    ("activities", {"mode": " Parsed_Data "}, "mode", ActivityMode.PARSED_DATA),
+    ("customers", {"mode": "EXPORT"}, "mode", CustomersMode.EXPORT),
+    ("customers", {"attributes_layout": "Long"}, "attributes_layout", AttributesLayout.LONG),
+])
+def test_enumerated_values_ignore_case(section, value, attribute, expected):
+    assert getattr(getattr(config(**{section: value}), section), attribute) is expected
+
+
+def test_region_and_message_types_ignore_case():
+    parsed = config(api_region="EU", messages={"types": ["Email", "PUSH"]})
+    assert parsed.api_region.value == "eu" and parsed.messages.types == ["email", "push"]
+
+
 def test_object_activity_types_are_accepted():
     assert config(activities={"types": ["_o:12:create", "_r:3:attribute_change"]}).activities.types == [
         "_o:12:create", "_r:3:attribute_change"]

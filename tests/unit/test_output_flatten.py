@@ -1,6 +1,7 @@
 import json
 from collections import OrderedDict
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,7 +26,6 @@ def test_scalars_become_csv_ready_strings():
     row = flatten({"s": "text", "n": None, "t": True, "f": False, "i": 42, "neg": -7, "x": 1.5, "w": 2.0, "big": 1e20})
     assert row == {
         "s": "text",
-        "n": "",
         "t": "true",
         "f": "false",
         "i": "42",
@@ -68,8 +68,30 @@ def test_prefix_nests_the_whole_record():
     assert flatten({"a": 1, "b": {"c": 2}}, prefix="attr") == {"attr_a": "1", "attr_b_c": "2"}
 
 
-def test_path_collision_later_value_wins():
-    assert flatten({"a_b": "first", "a": {"b": "second"}}) == {"a_b": "second"}
+@pytest.mark.parametrize("record", [{"product_id": 5, "product": {"id": 7}}, {"product": {"id": 7}, "product_id": 5}],
+                         ids=["flat_first", "nested_first"])
+def test_a_flat_and_a_nested_key_that_meet_both_survive_whatever_the_order(record):
+    assert flatten(record) == {"product_id": "5", "product.id": "7"}
+    assert flatten({"data": record}) == {"data_product_id": "5", "data.product.id": "7"}
+
+
+def test_equally_deep_paths_that_meet_are_separated_by_sorted_path():
+    one = flatten({"a_b": {"c": 1}, "a": {"b_c": 2}})
+    other = flatten({"a": {"b_c": 2}, "a_b": {"c": 1}})
+    assert one == other == {"a_b_c": "2", "a_b.c": "1"}
+
+
+def test_null_objects_and_values_make_no_columns():
+    assert flatten({"id": 1, "customer_identifiers": None, "data": {"x": None}}) == {"id": "1"}
+
+
+def test_a_field_that_is_sometimes_json_text_and_sometimes_an_object_is_one_json_column():
+    fields = frozenset({"audience_person_filters"})
+    as_object = flatten({"audience": {"type": 1, "person_filters": {"and": [{"segment": {"id": 3}}]}}},
+                        json_fields=fields)
+    as_text = flatten({"audience": {"type": 0, "person_filters": '{"and":[]}'}}, json_fields=fields)
+    assert as_object == {"audience_type": "1", "audience_person_filters": '{"and":[{"segment":{"id":3}}]}'}
+    assert as_text == {"audience_type": "0", "audience_person_filters": '{"and":[]}'}
 
 
 def test_mapping_subclasses_and_tuples():
@@ -112,7 +134,7 @@ def reference(record, prefix="", top=True):
         elif isinstance(value, (dict, list)):
             out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         elif value is None:
-            out[name] = ""
+            continue
         elif isinstance(value, bool):
             out[name] = "true" if value else "false"
         else:

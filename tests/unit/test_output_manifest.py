@@ -157,3 +157,18 @@ def test_load_plan(kind, incremental, stored, expected):
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="kind"):
         TableSpec(name="t", kind="append")
+
+
+def test_renamed_columns_keep_their_customerio_name_in_the_description(component):
+    spec = TableSpec(name="customers", primary_key=("cio_id",), seed_columns=("cio_id",))
+    with TableWriter(component.tables_out_path, spec) as writer:
+        writer.write({"cio_id": "c1", "名前": "Eva", "First Name": "Eva", "first_name": "E", "plan": "pro"})
+    write_manifest(component, spec, writer.close(), incremental=True)
+    with open(f"{component.tables_out_path}/customers.csv.manifest") as f:
+        schema = {column["name"]: column for column in json.load(f)["schema"]}
+    assert schema["MingQian"]["description"] == "Customer.io field '名前'."
+    assert schema["First_Name"]["description"] == "Customer.io field 'First Name'."
+    assert schema["first_name_2"]["description"] == "Customer.io field 'first_name'."
+    assert "description" not in schema["plan"] or not schema["plan"]["description"]
+    assert schema["cio_id"]["primary_key"] is True and schema["cio_id"]["nullable"] is False
+    assert schema["plan"]["nullable"] is True

@@ -24,7 +24,12 @@ def test_leading_underscores_are_stripped():
 
 def test_non_ascii_is_transliterated_or_replaced():
     names = storage_column_names(["město", "Ärger", "naïve café", "日本語", "名前 name", "straße"])
-    assert names == ["mesto", "Arger", "naive_cafe", "column", "name", "stra_e"]
+    assert names == ["mesto", "Arger", "naive_cafe", "RiBenYu", "MingQian_name", "strasse"]
+
+
+def test_names_without_ascii_letters_get_a_recognisable_deterministic_name():
+    names = storage_column_names(["名前", "город", "🙂", "★", "---"])
+    assert names == ["MingQian", "gorod", "slight_smile", "BLACK_STAR", "column"]
 
 
 def test_empty_and_symbol_only_names_fall_back_to_column():
@@ -91,7 +96,7 @@ def test_append_stability():
 
 
 def test_many_clashes_stay_fast_and_unique():
-    names = storage_column_names(["日本"] * 5000)
+    names = storage_column_names(["---"] * 5000)
     assert names[0] == "column" and names[-1] == "column_5000"
     assert len(set(names)) == 5000
 

@@ -737,3 +737,35 @@ def test_search_overlap_repeats_the_last_person_of_the_page_before():
         ids = [p["cio_id"] for p in people]
         assert len(set(ids)) == 30 and len(ids) > 30
         assert pages[1]["identifiers"][0] == pages[0]["identifiers"][-1]
+
+
+def test_an_activity_keeps_its_id_when_the_sandbox_starts_again_a_day_later():
+    from sandbox.workspace import Workspace
+
+    today, tomorrow = Workspace(settings(anchor=1_750_000_000)), Workspace(settings(anchor=1_750_086_400))
+    for i in (0, 5, 1999):
+        assert today.activity(i)["id"] == tomorrow.activity(i)["id"]
+        assert tomorrow.activity(i)["timestamp"] - today.activity(i)["timestamp"] == 86_400
+    ids = [today.activity(i)["id"] for i in range(200)]
+    assert len(set(ids)) == 200
+
+
+def test_unsubscribed_works_as_an_attribute_in_filters():
+    from sandbox.workspace import Workspace
+
+    ws = Workspace(settings())
+    people = list(ws.iter_people())
+    flag = {"attribute": {"field": "unsubscribed", "operator": "eq", "value": "true"}}
+    matched = [p["identifiers"]["cio_id"] for p in people if ws.match_filter(flag, p)]
+    assert matched == [p["identifiers"]["cio_id"] for p in people if p["unsubscribed"]] and matched
+    negated = {"not": flag}
+    assert sum(ws.match_filter(negated, p) for p in people) == len(people) - len(matched)
+
+
+def test_some_events_carry_a_flat_and_a_nested_key_that_meet_and_null_objects():
+    from sandbox.workspace import Workspace
+
+    ws = Workspace(settings())
+    events = [ws.activity(i)["data"] for i in range(ws.activities.total) if ws.activity(i)["type"] == "event"]
+    assert any("product_id" in d and isinstance(d.get("product"), dict) and "id" in d["product"] for d in events)
+    assert any("variant" in d and d["variant"] is None for d in events)

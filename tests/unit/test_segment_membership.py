@@ -168,7 +168,7 @@ def test_a_deleted_segment_is_skipped_with_a_warning(component, caplog):
         run(api, component)
     _, rows = read(component)
     assert rows == expected_rows(api, [3, 7, 15])
-    assert "Segment 99 was not found (404)" in caplog.text
+    assert "segment 99 was not found (404)" in caplog.text
 
 
 def test_a_chosen_segment_that_does_not_exist_is_skipped_too(component, caplog):
@@ -177,7 +177,7 @@ def test_a_chosen_segment_that_does_not_exist_is_skipped_too(component, caplog):
         run(api, component, segment_ids=[404, 3])
     _, rows = read(component)
     assert rows == expected_rows(api, [3])
-    assert "Segment 404 was not found" in caplog.text
+    assert "segment 404 was not found" in caplog.text
 
 
 def test_a_segment_deleted_while_it_is_read_keeps_what_was_read(component, caplog, monkeypatch):
@@ -188,7 +188,7 @@ def test_a_segment_deleted_while_it_is_read_keeps_what_was_read(component, caplo
         run(api, component, segment_ids=[7, 3])
     _, rows = read(component)
     assert [r["segment_id"] for r in rows].count("7") == 30
-    assert "Segment 7 was deleted while it was read" in caplog.text
+    assert "segment 7 was deleted while it was read" in caplog.text
 
 
 def test_other_errors_fail_the_run_and_write_nothing(component):

@@ -49,7 +49,7 @@ class Customers(Dataset):
         tables = Tables(ctx, state)
         export = settings.mode == CustomersMode.EXPORT
         if export and not settings.attributes:
-            log.info("Customers export: no attributes are configured, and an export contains only the attributes it "
+            log.info("customers: no attributes are configured, and an export contains only the attributes it "
                      "asks for by name, so customers.csv gets the identifier columns only. List attribute names in "
                      "'attributes' to export them.")
         spec = customers_spec(settings.attributes_layout, settings.attributes)
@@ -59,7 +59,7 @@ class Customers(Dataset):
                     self._extract(ctx, settings, Output(customers_writer, attributes_writer, settings.attributes))
             else:
                 self._extract(ctx, settings, Output(customers_writer, None, settings.attributes))
-        self._explain_renamed(ctx, settings)
+        self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
         return {"columns": tables.columns}
 
     def _extract(self, ctx: RunContext, settings: CustomersSettings, output: Output) -> None:
@@ -69,17 +69,21 @@ class Customers(Dataset):
             self._search(ctx, settings.filter or EVERYONE, output)
 
     @staticmethod
-    def _explain_renamed(ctx: RunContext, settings: CustomersSettings) -> None:
+    def _explain_renamed(ctx: RunContext, settings: CustomersSettings, known=()) -> None:
+        """Once, in the run that first writes the column (``known``: the columns state remembers)."""
+        known = set(known)
         result = ctx.table_results.get("customers")
         if result is None or settings.attributes_layout != AttributesLayout.WIDE:
             return
         for key, name in zip(result.columns, result.names, strict=True):
             # key[:-1] is the attribute's name (attribute_key adds one "_"); identifier attributes are not written in
             # the wide layout, so their keys (cio_id_, id_, email_) can only be empty columns kept from state.
+            if key in known:
+                continue
             if key not in FIXED_NAMES and key.rstrip("_") in FIXED_NAMES and key[:-1] not in IDENTIFIER_ATTRIBUTES:
                 fixed = key.rstrip("_")
-                log.info("Customer attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
-                         "is written as '%s'.", key[:-1], fixed, fixed, name)
+                log.info("customers: the attribute '%s' is named like the column '%s': the column keeps '%s', the "
+                         "attribute is written as '%s'.", key[:-1], fixed, fixed, name)
 
     # -------------------------------------------------------------------------------------------------- search
 
@@ -112,13 +116,13 @@ class Customers(Dataset):
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        log.info("Customers: %s people read.", f"{progress.count:,}")
+        log.debug("customers: %s people read.", f"{progress.count:,}")  # the table's line is the total
         if missing.value:
-            log.warning("Customers: %s people matched the search but Customer.io returned no attributes for them, "
+            log.warning("customers: %s people matched the search but Customer.io returned no attributes for them, "
                         "even when asked again (probably deleted during the run); they are left out, as a row without "
                         "attributes would blank what Storage holds for them.", f"{missing.value:,}")
         if repeats.value:
-            log.info("Customers: %s people were listed again on a later search page (people changed during the run); "
+            log.info("customers: %s people were listed again on a later search page (people changed during the run); "
                      "each is written once.", f"{repeats.value:,}")
 
     def _search_pages(self, ctx: RunContext, filter_: dict, repeats: _Counter) -> Iterator[list[tuple[str, str, str]]]:

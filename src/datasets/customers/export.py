@@ -71,25 +71,25 @@ def run_export(ctx: RunContext, settings: CustomersSettings, output: Output, *, 
     if export_id in (None, ""):
         raise InvalidResponseError(f"Customer.io answered POST {CREATE_PATH} without an export id; try again later.",
                                    path=CREATE_PATH)
-    log.info("Customers export %s started (%s).", export_id,
+    log.info("customers: export %s started (%s).", export_id,
              f"attributes: {', '.join(attributes)}" if attributes else "identifier columns only")
     deadline = clock() + settings.export_timeout_minutes * 60
     export = wait_for_export(ctx, export_id, export, deadline, settings.export_timeout_minutes, sleep=sleep,
                              clock=clock)
     total = export.get("total") if isinstance(export.get("total"), int) else None
-    log.info("Customers export %s is ready%s; downloading.", export_id, f" ({total:,} people)" if total else "")
+    log.info("customers: export %s is ready%s; downloading.", export_id, f" ({total:,} people)" if total else "")
     spool_dir = ctx.tables_dir.parent
     spool_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(prefix=".customers-export-", dir=spool_dir) as file:
         size = download_export(ctx, export_id, file, deadline, settings.export_timeout_minutes, sleep=sleep,
                                clock=clock)
-        log.info("Customers export %s downloaded (%s bytes); writing customers.", export_id, f"{size:,}")
+        log.info("customers: export %s downloaded (%s bytes); writing the table.", export_id, f"{size:,}")
         file.seek(0)
         progress = ctx.progress("customers export", unit="people", total=total)
         sink = output.sink((0,))
         rows = normalise_export(file, attributes, sink.write, progress.add)
         sink.close()
-    log.info("Customers: %s people read from export %s.", f"{rows:,}", export_id)
+    log.debug("customers: %s people read from export %s.", f"{rows:,}", export_id)  # the table's line is the total
     return rows
 
 
@@ -111,7 +111,7 @@ def wait_for_export(ctx: RunContext, export_id: Any, export: dict, deadline: flo
         sleep(interval)
         interval = min(interval * POLL_FACTOR, POLL_MAX)
         export = _export_of(ctx.client.request_json("GET", path), f"GET {path}")
-        log.debug("Customers export %s: status %s after %.0f s.", export_id, export.get("status"), clock() - started)
+        log.debug("customers: export %s status %s after %.0f s.", export_id, export.get("status"), clock() - started)
 
 
 def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: float, minutes: int, *,
@@ -136,10 +136,10 @@ def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: 
         try:
             return ctx.client.download(url, file)
         except ExpiredDownloadError as exc:
-            log.info("The download link of customers export %s expired; fetching a new one.", export_id)
+            log.info("customers: the download link of export %s expired; fetching a new one.", export_id)
             last = exc
         except (ServerError, InvalidResponseError) as exc:
-            log.warning("Downloading customers export %s failed (%s); trying again with a new link.", export_id, exc)
+            log.warning("customers: downloading export %s failed (%s); trying again with a new link.", export_id, exc)
             last = exc
     reason = "the link had expired" if isinstance(last, ExpiredDownloadError) else "the download failed"
     raise ExportFailedError(
@@ -230,12 +230,12 @@ def _map_columns(header: list[str], attributes: Sequence[str]) -> _Columns:
     mapped = [(name, _find_attribute(header, name, identifiers)) for name in attributes]
     absent = [name for name, index in mapped if index is None]
     if absent:
-        log.info("The customers export has no column for the attributes %s; they are written empty.",
+        log.info("customers: the export has no column for the attributes %s; they are written empty.",
                  ", ".join(absent))
     used = {cio_id, person_id, email, unsubscribed} | {index for _, index in mapped}
     extra = [name for index, name in enumerate(header) if index not in used]
     if extra:
-        log.info("The customers export file also has the columns %s, which are not configured attributes; they "
+        log.info("customers: the export file also has the columns %s, which are not configured attributes; they "
                  "are left out.", ", ".join(extra[:20]))
     return _Columns(cio_id, person_id, email, unsubscribed, mapped)
 
@@ -270,7 +270,7 @@ def _write_rows(reader: Iterator[list[str]], columns: _Columns, attributes: Sequ
     if pending:
         report(pending)
     if skipped:
-        log.warning("The customers export had %s rows without a cio_id; they are skipped.", f"{skipped:,}")
+        log.warning("customers: the export had %s rows without a cio_id; they are skipped.", f"{skipped:,}")
     return rows
 
 

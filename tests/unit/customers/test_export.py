@@ -233,8 +233,8 @@ def test_export_wide_does_not_repeat_identifier_attributes_but_keeps_unsubscribe
          "unsubscribed_2": "0"}]
     assert state["columns"]["customers"] == ["cio_id", "id", "email", "unsubscribed", "devices", "plan",
                                              "unsubscribed_"]
-    assert "Customer attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
-    assert "Customer attribute 'email'" not in caplog.text
+    assert "customers: the attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
+    assert "customers: the attribute 'email'" not in caplog.text
     assert "not configured attributes" not in caplog.text  # the second email column was read, not left over
 
 

@@ -145,10 +145,10 @@ def test_identifier_attributes_are_not_repeated_but_unsubscribed_and_devices_kee
         assert header == ["cio_id", "id", "email", "unsubscribed", "devices", "devices_2", "plan", "unsubscribed_2"]
     assert "attribute-email@example.com" not in row.values() and "attribute-id" not in row.values()
     assert not {"cio_id_", "id_", "email_"} & set(state["columns"]["customers"])
-    assert "Customer attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
+    assert "customers: the attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
     assert "'unsubscribed_2'" in caplog.text and "'devices_2'" in caplog.text
-    assert "Customer attribute 'email'" not in caplog.text and "Customer attribute 'id'" not in caplog.text
-    assert "Customer attribute 'cio_id'" not in caplog.text
+    assert "customers: the attribute 'email'" not in caplog.text and "customers: the attribute 'id'" not in caplog.text
+    assert "customers: the attribute 'cio_id'" not in caplog.text
 
 
 @pytest.mark.parametrize("attributes", ["", "email, plan, id, unsubscribed, cio_id, devices"])
@@ -177,8 +177,8 @@ def test_identifier_columns_kept_from_state_stay_empty_and_are_not_explained(com
     assert (rows[0]["cio_id_2"], rows[0]["email_2"], rows[0]["id_2"]) == ("", "", "")
     assert rows[0]["email"] == "p1@example.com" and rows[0]["unsubscribed_2"] == "yes"
     assert state["columns"]["customers"][:len(known)] == known
-    assert "Customer attribute 'email'" not in caplog.text
-    assert "Customer attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
+    assert "customers: the attribute 'email'" not in caplog.text
+    assert "customers: the attribute 'unsubscribed' is named like the column 'unsubscribed'" in caplog.text
 
 
 def test_other_clashes_follow_the_output_layer_rule(component):
