@@ -159,6 +159,47 @@ class CustomersSettings(_Section):
         return parse_filter(self.filters)
 
 
+class MetricsResolution(StrEnum):
+    HOURS = "hours"
+    DAYS = "days"
+    WEEKS = "weeks"
+    MONTHS = "months"
+
+
+METRICS_ENTITIES = ("campaigns", "campaign_actions", "newsletters", "newsletter_contents", "broadcasts",
+                    "broadcast_actions", "transactional_messages")
+
+
+class MetricsSettings(_Section):
+    """Metrics as time series (datasets/metrics)."""
+
+    entities: list[str] = Field(default_factory=list)  # empty = all
+    resolution: MetricsResolution = MetricsResolution.DAYS
+    links: bool = False
+    journey: bool = False
+    incremental_output: bool = False  # "Continue since last run"
+    date_from: str = ""  # first read of the version=2 entities (campaigns, campaign actions)
+    # Continue since last run re-reads the buckets of the last `lookback_days` before the previous run: opens and
+    # clicks keep arriving for days after a send.
+    lookback_days: int = Field(default=7, ge=0, le=3650)
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _entities(cls, value: Any) -> list[str]:
+        names = _string_list(value, "metrics.entities")
+        for name in names:
+            if name not in METRICS_ENTITIES:
+                raise ValueError(f"unknown entity '{name}'; allowed are {', '.join(METRICS_ENTITIES)}")
+        return list(dict.fromkeys(names))
+
+    @field_validator("date_from")
+    @classmethod
+    def _date_from(cls, value: str) -> str:
+        if value.strip():
+            parse_date_from(value, datetime.now(UTC))
+        return value.strip()
+
+
 class SegmentMembershipSettings(_Section):
     segment_ids: list[int] = Field(default_factory=list)
 
@@ -189,6 +230,7 @@ class Configuration(BaseModel):
     messages: MessagesSettings | None = None
     customers: CustomersSettings | None = None
     segment_membership: SegmentMembershipSettings | None = None
+    metrics: MetricsSettings | None = None
     debug: bool = False
 
     @field_validator("api_secret", mode="before")
@@ -223,7 +265,7 @@ class Configuration(BaseModel):
             return bool(value)
         raise ValueError("must be true or false")
 
-    @field_validator("activities", "messages", "customers", "segment_membership", mode="before")
+    @field_validator("activities", "messages", "customers", "segment_membership", "metrics", mode="before")
     @classmethod
     def _optional_section(cls, value: Any) -> Any:
         # The UI stores an optional section as a list of at most one object; an empty list means "off".
@@ -249,7 +291,7 @@ class Configuration(BaseModel):
         for key in ("campaigns", "segments"):
             if getattr(self, key):
                 keys.append(key)
-        for key in ("messages", "activities", "customers", "segment_membership"):
+        for key in ("messages", "activities", "customers", "segment_membership", "metrics"):
             if getattr(self, key) is not None:
                 keys.append(key)
         return keys
@@ -271,7 +313,7 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
         raise ConfigurationError(_hide_secret(_sentence(exc), parameters.get("#api_secret"))) from None
     if for_run and not config.enabled_datasets():
         raise ConfigurationError("No dataset is selected: enable at least one of campaigns, segments, messages, "
-                                 "activities, customers or segment_membership.")
+                                 "activities, customers, segment_membership or metrics.")
     return config
 
 
@@ -280,6 +322,7 @@ _ALLOWED = {
     "activities.mode": "'PARSED_DATA' or 'SINGLE_TABLE'",
     "customers.mode": "'search' or 'export'",
     "customers.attributes_layout": "'wide' or 'long'",
+    "metrics.resolution": "'hours', 'days', 'weeks' or 'months'",
 }
 
 

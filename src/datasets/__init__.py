@@ -7,6 +7,7 @@ from .base import Dataset, RunContext
 from .campaigns import Campaigns
 from .customers import Customers
 from .messages import Messages
+from .metrics import Metrics
 from .segment_membership import SegmentMembership
 from .segments import Segments
 
@@ -17,6 +18,7 @@ REGISTRY: dict[str, type[Dataset]] = {
     SegmentMembership.key: SegmentMembership,
     Messages.key: Messages,
     Activities.key: Activities,
+    Metrics.key: Metrics,
 }
 
 __all__ = ["REGISTRY", "Dataset", "RunContext"]
