@@ -88,6 +88,7 @@ class Metrics(Dataset):
             for row in iterator:
                 chain.write(row)
                 count += 1
+            chain.close()  # thousands of chains: a closed one keeps no open file or buffer until the merge
             progress.add(count)
         progress.step()
 
