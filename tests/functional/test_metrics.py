@@ -200,6 +200,31 @@ def test_first_run_every_row_equals_the_sandbox(tmp_path):
         "newsletter_id", "link_id", "resolution", "period_start"]
 
 
+@pytest.mark.parametrize("resolution", ["hours", "weeks", "months"])
+def test_every_resolution_equals_the_sandbox(tmp_path, resolution):
+    with sandbox(AFTER_SPRING_CHANGE) as server:
+        _, tables = run(server, tmp_path / "run", {"resolution": resolution, "date_from": "20 days ago", **ALL_ON})
+        expected = truth(server, metric_requests(server), server.workspace.now())
+    assert len(expected) == 12
+    assert_rows_equal_truth({name: keyed(tables, name) for name in expected}, expected)
+    _, rows = read_table(tables, "newsletter_metrics")
+    # Back to the bucket holding date_from (18 February), or as far as the API serves (24 hours).
+    assert len({r["period_start"] for r in rows}) == {"hours": 24, "weeks": 4, "months": 2}[resolution]
+
+
+def test_an_entity_started_since_the_last_run_gets_a_first_read(tmp_path):
+    with sandbox(AFTER_SPRING_CHANGE) as server:
+        now = server.workspace.now()
+        state = {"marks": {"campaign_metrics:days": now - 2 * DAY}, "never_started": {"campaigns": [5]}}
+        section = {"entities": ["campaigns"], "incremental_output": True, "lookback_days": 1,
+                   "date_from": "30 days ago"}
+        new_state, _ = run(server, tmp_path / "run", section, state)
+        starts = {ids[0]: int(query["start"]) for _t, ids, query in metric_requests(server)}
+    assert starts[5] == (now - 30 * DAY) // DAY * DAY  # started since: read from date_from
+    assert starts[12] == (now - 3 * DAY) // DAY * DAY  # known: from the mark minus the lookback
+    assert new_state["never_started"] == {"campaigns": [61]}
+
+
 def test_daylight_saving_change_gives_no_duplicate_or_missing_period_start(tmp_path):
     with sandbox(AFTER_SPRING_CHANGE) as server:
         _, tables = run(server, tmp_path / "run", {"entities": ["newsletters", "transactional_messages"]})
