@@ -212,6 +212,18 @@ def test_every_resolution_equals_the_sandbox(tmp_path, resolution):
     assert len({r["period_start"] for r in rows}) == {"hours": 24, "weeks": 4, "months": 2}[resolution]
 
 
+def test_without_date_from_campaigns_are_read_from_their_creation(tmp_path):
+    with sandbox(AFTER_SPRING_CHANGE) as server:
+        _, tables = run(server, tmp_path / "run", {"entities": ["campaigns"], "resolution": "months"})
+        starts = {ids[0]: int(query["start"]) for _t, ids, query in metric_requests(server)}
+        created = {c["id"]: c["created"] for c in server.workspace.entities.campaigns()}
+        expected = truth(server, metric_requests(server), server.workspace.now())
+    for cid, start in starts.items():
+        month = datetime.fromtimestamp(created[cid], UTC)
+        assert start == int(datetime(month.year, month.month, 1, tzinfo=UTC).timestamp()), cid
+    assert_rows_equal_truth({"campaign_metrics": keyed(tables, "campaign_metrics")}, expected)
+
+
 def test_an_entity_started_since_the_last_run_gets_a_first_read(tmp_path):
     with sandbox(AFTER_SPRING_CHANGE) as server:
         now = server.workspace.now()
