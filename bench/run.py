@@ -305,6 +305,97 @@ def run_processing(pages: int = 100, repeats: int = 5) -> dict:
             "json_bytes": sum(map(len, bodies))}
 
 
+# ------------------------------------------------------------------------------------------------------ metrics
+
+
+def run_metrics_scenario(workdir: Path, scenario: str = "catalogue") -> list[dict]:
+    """Issue 12: the metrics dataset on the sandbox's `catalogue` workspace (500 campaigns with 5 actions each,
+    2,000 newsletters with 2 contents, 50 broadcasts, 50 transactional messages; 100 ms +/- 50 ms latency,
+    10 requests/s), a first run (a year of days for campaigns, the 45-day maximum elsewhere) and a continued
+    run right after it (7-day lookback). `scenario="test"` gives the same runs on the 7-campaign workspace: the
+    peak memory to compare with (flat in the number of entities). Requests are counted in the sandbox's log; the
+    share is requests/s against the bound of 10/s. Writes docs/benchmark_metrics.md."""
+    args = [sys.executable, "-m", "sandbox", "--scenario", scenario, "--port", "0", "--rate-limit", str(RATE_LIMIT)]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline().strip()
+    if not line.startswith("sandbox listening on "):
+        process.kill()
+        raise RuntimeError(f"the sandbox did not start: {line!r}")
+    url = line.removeprefix("sandbox listening on ")
+
+    def admin(path: str, method: str = "GET") -> object:
+        request = urllib.request.Request(url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    section = {"incremental_output": True, "date_from": "365 days ago", "resolution": "days", "lookback_days": 7}
+    figures, state = [], {}
+    try:
+        for label in ("first run", "continued run"):
+            data = workdir / f"metrics-{scenario}-{label.replace(' ', '-')}"
+            shutil.rmtree(data, ignore_errors=True)
+            (data / "in").mkdir(parents=True)
+            (data / "out" / "tables").mkdir(parents=True)
+            (data / "config.json").write_text(json.dumps({"parameters": {
+                "#api_secret": API_KEY, "incremental_output": 1, "metrics": section}, "action": "run"}))
+            (data / "in" / "state.json").write_text(json.dumps(state))
+            admin("/_sandbox/requests/reset", "POST")
+            env = {**os.environ, "KBC_DATADIR": str(data), "CUSTOMERIO_API_URL": url, "PYTHONUNBUFFERED": "1"}
+            started = time.perf_counter()
+            with (data / "component.log").open("w") as log:
+                child = subprocess.Popen([sys.executable, str(ROOT / "src" / "component.py")], cwd=ROOT, env=env,
+                                         stdout=log, stderr=subprocess.STDOUT)
+                watched, peak = psutil.Process(child.pid), 0
+                while True:
+                    pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    try:
+                        peak = max(peak, watched.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                    time.sleep(SAMPLE_SECONDS)
+            seconds = time.perf_counter() - started
+            code = os.waitstatus_to_exitcode(status)
+            if code:
+                print((data / "component.log").read_text()[-3000:], file=sys.stderr)
+                raise RuntimeError(f"metrics {label} exited with {code}")
+            entries = [e for e in admin("/_sandbox/requests") if e["path"].startswith("/v1")]
+            rows = sum(count_records(path) for path in (data / "out" / "tables").glob("*.csv"))
+            state = json.loads((data / "out" / "state.json").read_text())
+            figure = {"scenario": scenario, "run": label, "seconds": round(seconds, 1), "requests": len(entries),
+                      "rate_limited": sum(1 for e in entries if e["status"] == 429),
+                      "requests_per_second": round(len(entries) / seconds, 2),
+                      "share_of_bound": round(len(entries) / seconds / RATE_LIMIT, 3), "rows": rows,
+                      "peak_rss_mb": round(max(peak, usage.ru_maxrss * 1024) / 2**20, 1),
+                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
+            figures.append(figure)
+            print("  metrics " + json.dumps(figure), flush=True)
+            shutil.rmtree(data / "out" / "tables", ignore_errors=True)
+    finally:
+        process.terminate()
+        process.wait(10)
+    return figures
+
+
+def write_metrics_markdown(figures: list[dict]) -> Path:
+    lines = ["# Benchmark: metrics (issue 12)", "",
+             (f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `python bench/run.py --metrics` on "
+             f"{platform.machine()} with {os.cpu_count()} cores. Sandbox `catalogue` scenario: 500 campaigns x 5 "
+             "actions, 2,000 newsletters x 2 contents, 50 broadcasts, 50 transactional messages, 100 ms +/- 50 ms "
+             "latency, 10 requests/s per key. `test` = the 7-campaign workspace (memory baseline)."), "",
+             "| workspace | run | seconds | requests | 429s | requests/s | share of 10/s | rows | peak RSS MB | CPU s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for f in figures:
+        lines.append(f"| {f['scenario']} | {f['run']} | {f['seconds']} | {f['requests']:,} | {f['rate_limited']} | "
+                     f"{f['requests_per_second']} | {f['share_of_bound']:.0%} | {f['rows']:,} | {f['peak_rss_mb']} | "
+                     f"{f['cpu_seconds']} |")
+    path = DOCS / "benchmark_metrics.md"
+    DOCS.mkdir(exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 # ------------------------------------------------------------------------------------------------------ pacing
 
 
@@ -535,7 +626,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pacing", action="store_true", help="only compare 10/s against our limiter's pacing")
     parser.add_argument("--catalogue", action="store_true", help="only time the whole catalogue of a large workspace")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmark.md and .png")
+    parser.add_argument("--metrics", action="store_true", help="only the metrics scenario (issue 12)")
     args = parser.parse_args(argv)
+    if args.metrics:
+        with tempfile.TemporaryDirectory(prefix="cio-bench-metrics-") as tmp:
+            figures = [*run_metrics_scenario(Path(tmp), "test"), *run_metrics_scenario(Path(tmp))]
+        if not args.no_write:
+            print(f"wrote {write_metrics_markdown(figures)}")
+        return 0
     scales = QUICK_SCALES if args.quick else FULL_SCALES
     if args.catalogue:
         return run_catalogue(args.quick)["exit"]

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
-from . import catalogue_api
+from . import catalogue_api, metrics
 from .api import LIMITED_PATHS, Api, ApiError, Request, Response, error_response, json_response, s3_error
 from .faults import Decision, Faults
 from .settings import SandboxSettings
@@ -111,6 +111,7 @@ class SandboxServer:
         self.faults = Faults(self.settings.seed, self.settings.faults)
         self.api = Api(self.workspace, self.faults, self.settings, secret)
         self.api.routes += catalogue_api.CatalogueApi(self.workspace, self.settings, self.api.codec).routes
+        self.api.routes += metrics.MetricsApi(self.workspace).routes
         self.limiter = RateLimiter(self.settings.rate_limit) if self.settings.rate_limit > 0 else None
         # A live list (tests may .clear() it); trimmed to the newest request_log_limit entries in batches.
         self._log: list[dict] = []

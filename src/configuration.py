@@ -217,6 +217,47 @@ class CustomersSettings(_Section):
         return parse_filter(self.filters)
 
 
+class MetricsResolution(StrEnum):
+    HOURS = "hours"
+    DAYS = "days"
+    WEEKS = "weeks"
+    MONTHS = "months"
+
+
+METRICS_ENTITIES = ("campaigns", "campaign_actions", "newsletters", "newsletter_contents", "broadcasts",
+                    "broadcast_actions", "transactional_messages")
+
+
+class MetricsSettings(_Section):
+    """Metrics as time series (datasets/metrics)."""
+
+    entities: list[str] = Field(default_factory=list)  # empty = all
+    resolution: MetricsResolution = MetricsResolution.DAYS
+    links: bool = False
+    journey: bool = False
+    incremental_output: bool = False  # "Continue since last run"
+    date_from: str = ""  # first read of the version=2 entities (campaigns, campaign actions)
+    # Continue since last run re-reads the buckets of the last `lookback_days` before the previous run: opens and
+    # clicks keep arriving for days after a send.
+    lookback_days: int = Field(default=7, ge=0, le=3650)
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _entities(cls, value: Any) -> list[str]:
+        names = _string_list(value, "metrics.entities")
+        for name in names:
+            if name not in METRICS_ENTITIES:
+                raise ValueError(f"unknown entity '{name}'; allowed are {', '.join(METRICS_ENTITIES)}")
+        return list(dict.fromkeys(names))
+
+    @field_validator("date_from")
+    @classmethod
+    def _date_from(cls, value: str) -> str:
+        if value.strip():
+            parse_date_from(value, datetime.now(UTC))
+        return value.strip()
+
+
 class SegmentMembershipSettings(_Section):
     segment_ids: list[int] = Field(default_factory=list)
 
@@ -248,6 +289,7 @@ class _Configuration(BaseModel):
     messages: MessagesSettings | None = None
     customers: CustomersSettings | None = None
     segment_membership: SegmentMembershipSettings | None = None
+    metrics: MetricsSettings | None = None
     debug: bool = False
 
     @field_validator("api_secret", mode="before")
@@ -359,6 +401,7 @@ _ALLOWED = {
     "activities.mode": "'PARSED_DATA' or 'SINGLE_TABLE'",
     "customers.mode": "'search' or 'export'",
     "customers.attributes_layout": "'wide' or 'long'",
+    "metrics.resolution": "'hours', 'days', 'weeks' or 'months'",
 }
 
 

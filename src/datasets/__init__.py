@@ -18,6 +18,7 @@ REGISTRY = Registry(
     Section("activities", "datasets.activities:Activities"),
     Section("customers", "datasets.customers:Customers"),
     Section("segment_membership", "datasets.segment_membership:SegmentMembership"),
+    Section("metrics", "datasets.metrics:Metrics"),
     *(Flag(declaration) for declaration in catalogue.CATALOGUE),
 )
 
