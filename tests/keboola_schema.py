@@ -44,9 +44,10 @@ def is_button(prop: dict) -> bool:
     return prop.get("type") == "button"
 
 
-def is_creatable(prop: dict) -> bool:
+def enum_only_suggests(prop: dict) -> bool:
+    """A creatable select takes typed values; an async select takes what its sync action loads."""
     options = prop.get("options", {})
-    return bool(options.get("creatable") or options.get("tags"))
+    return bool(options.get("creatable") or options.get("tags") or options.get("async"))
 
 
 def dependencies(prop: dict) -> dict:
@@ -73,14 +74,14 @@ def objects(schema: dict, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[st
 
 
 def validation_view(schema: dict) -> dict:
-    """The schema as Keboola validates a configuration: buttons hold no value, creatable enums only suggest."""
+    """The schema as Keboola validates a configuration: buttons hold no value, open selects take any value."""
     view = copy.deepcopy(schema)
     for _, obj in objects(view):
         props = obj.get("properties", {})
         for name in [name for name, prop in props.items() if is_button(prop)]:
             del props[name]
         for prop in props.values():
-            if is_creatable(prop):
+            if enum_only_suggests(prop):
                 (prop["items"] if prop.get("type") == "array" else prop).pop("enum", None)
     return view
 

@@ -104,6 +104,11 @@ def test_activity_types_accept_any_type_and_list_every_known_one():
                                                              "types": ["_r:2:attribute_change", "_o:9:delete"]}]}) == []
 
 
+def test_a_saved_segment_id_validates():
+    # The segment select's enum is empty in the schema: the listSegments sync action fills it.
+    assert errors_of({**sample_parameters(), "segment_membership": [{"segment_ids": ["7", "12"]}]}) == []
+
+
 def test_message_types_list_every_known_one_and_the_retired_ones():
     enum = SCHEMA["properties"]["messages"]["items"]["properties"]["types"]["items"]["enum"]
     assert set(MESSAGE_TYPES) | set(RETIRED_MESSAGE_TYPES) <= set(enum)
