@@ -97,6 +97,16 @@ def item_defaults(item: dict) -> dict:
             if "default" in prop and not is_button(prop)}
 
 
+def _met(deps: dict) -> dict:
+    return {key: (value[0] if isinstance(value, list) else value) for key, value in deps.items()}
+
+
+def _dependency_variants(obj: dict, data: dict) -> list[tuple[str, dict]]:
+    """`data` once per field of `obj` that it hides, with that field's dependencies met."""
+    return [(field, {**data, **_met(dependencies(prop))}) for field, prop in obj.get("properties", {}).items()
+            if dependencies(prop) and not dependency_met(dependencies(prop), data)]
+
+
 def dataset_cases(schema: dict) -> list[tuple[str, dict]]:
     """One configuration per dataset (only that dataset on, every setting at its default), plus one per
     dependent field with its dependencies met, so that every field of the form is shown by some case."""
@@ -105,19 +115,20 @@ def dataset_cases(schema: dict) -> list[tuple[str, dict]]:
                 if not is_dataset(prop) and "default" in prop}
     settings["#api_secret"] = "sandbox-key"
     off = {name: (False if prop["type"] == "boolean" else []) for name, prop in props.items() if is_dataset(prop)}
-    cases = []
+    sample = sample_parameters()
+    cases = [(f"sample with {field}", data) for field, data in _dependency_variants(schema, sample)]
     for name, prop in props.items():
+        if prop.get("type") == "object":  # a settings group: shown in every configuration
+            group = sample.get(name, item_defaults(prop))
+            cases += [(f"{name} with {field}", {**sample, name: data})
+                      for field, data in _dependency_variants(prop, group)]
         if not is_dataset(prop):
             continue
         if prop["type"] == "boolean":
             cases.append((name, {**settings, **off, name: True}))
             continue
-        item = prop["items"]
-        base = item_defaults(item)
+        base = item_defaults(prop["items"])
         cases.append((name, {**settings, **off, name: [base]}))
-        for field, field_prop in item.get("properties", {}).items():
-            deps = dependencies(field_prop)
-            if deps and not dependency_met(deps, base):
-                met = {key: (value[0] if isinstance(value, list) else value) for key, value in deps.items()}
-                cases.append((f"{name} with {field}", {**settings, **off, name: [{**base, **met}]}))
+        cases += [(f"{name} with {field}", {**settings, **off, name: [data]})
+                  for field, data in _dependency_variants(prop["items"], base)]
     return cases

@@ -148,6 +148,8 @@ def _visible_paths(schema: dict, data: dict, fields: dict, prefix: str, path: tu
         if prop.get("type") == "array" and prop.get("items", {}).get("type") == "object":
             for index, item in enumerate(value or []):
                 seen |= _visible_paths(prop["items"], item, fields, f"{field_id}_{index}", (*path, name))
+        elif prop.get("type") == "object":
+            seen |= _visible_paths(prop, value or {}, fields, field_id, (*path, name))
         else:
             _check_shown(prop, value, fields[field_id], where)
     return seen
@@ -159,6 +161,8 @@ def _all_paths(schema: dict, path: tuple = ()) -> set[tuple]:
         paths.add((*path, name))
         if prop.get("type") == "array" and prop.get("items", {}).get("type") == "object":
             paths |= _all_paths(prop["items"], (*path, name))
+        elif prop.get("type") == "object":
+            paths |= _all_paths(prop, (*path, name))
     return paths
 
 

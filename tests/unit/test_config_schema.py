@@ -143,18 +143,23 @@ def _keys(model: type[BaseModel]) -> dict[str, object]:
     return keys
 
 
-def test_every_field_of_the_form_is_read_by_the_component():
-    root = _keys(Configuration)
-    for name, prop in SCHEMA["properties"].items():
+def _check_read(schema: dict, model: type[BaseModel], path: str) -> None:
+    keys = _keys(model)
+    for name, prop in schema.get("properties", {}).items():
         if is_button(prop):
             continue
-        assert name in root, f"the form has '{name}', the configuration model does not read it"
-        if prop.get("type") == "array" and prop.get("items", {}).get("type") == "object":
-            model = _section_model(root[name].annotation)
-            assert model is not None, name
-            section = _keys(model)
-            for key in prop["items"]["properties"]:
-                assert key in section, f"the form has '{name}.{key}', the configuration model does not read it"
+        where = f"{path}{name}"
+        assert name in keys, f"the form has '{where}', the configuration model does not read it"
+        nested = prop["items"] if prop.get("type") == "array" and prop.get("items", {}).get("type") == "object" else (
+            prop if prop.get("type") == "object" else None)
+        if nested is not None:
+            section = _section_model(keys[name].annotation)
+            assert section is not None, f"'{where}' is a section, the configuration model reads no settings from it"
+            _check_read(nested, section, f"{where}.")
+
+
+def test_every_field_of_the_form_is_read_by_the_component():
+    _check_read(SCHEMA, Configuration, "")
 
 
 def _numeric_fields():
@@ -169,9 +174,10 @@ def _with_value(path, name, value) -> dict:
     if not path:
         return {**parameters, name: value}
     (section,) = path
-    item = SCHEMA["properties"][section]["items"]
+    prop = SCHEMA["properties"][section]
+    item = prop["items"] if prop["type"] == "array" else prop
     settings = {**{k: p["default"] for k, p in item["properties"].items() if "default" in p}, name: value}
-    return {**parameters, section: [settings]}
+    return {**parameters, section: [settings] if prop["type"] == "array" else settings}
 
 
 @pytest.mark.parametrize(("path", "name", "prop"), list(_numeric_fields()), ids=lambda v: v if isinstance(v, str) else "")
