@@ -41,7 +41,7 @@ SCHEMA = load_schema()
 TYPED_TYPE = "_o:7:create"  # an activity type the list does not offer, typed in as a user would
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--virtual-time-budget=10000"]
+                  "--disable-dev-shm-usage", "--hide-scrollbars", "--virtual-time-budget=10000"]
 
 
 def _chromium() -> str | None:
