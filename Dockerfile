@@ -1,6 +1,8 @@
 # Two images from one base: `test` (lint and the whole suite, offline) and `production` (what Keboola runs).
 # production is the last stage, so a plain `docker build .` builds it; Keboola's CI names both targets.
-FROM python:3.13-slim AS base
+# BASE_IMAGE: any image with Python 3.11+ on Debian, e.g. a mirror's copy where Docker Hub is out of reach.
+ARG BASE_IMAGE=python:3.13-slim
+FROM ${BASE_IMAGE} AS base
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /code
 COPY requirements.txt requirements-dev.txt ./
@@ -10,7 +12,7 @@ FROM base AS test
 RUN apt-get update \
     && apt-get install -y --no-install-recommends nodejs npm chromium fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
-RUN pip install --no-cache-dir -r requirements-dev.txt
+RUN python -m pip install --no-cache-dir -r requirements-dev.txt
 COPY tests/form/package.json tests/form/package-lock.json tests/form/
 RUN cd tests/form && npm ci --no-audit --no-fund --loglevel=error
 COPY . .
@@ -21,7 +23,7 @@ ENV CI=true
 CMD ["sh", "-c", "python -m ruff check . && python -m pytest tests"]
 
 FROM base AS production
-RUN pip install --no-cache-dir -r requirements.txt
+RUN python -m pip install --no-cache-dir -r requirements.txt
 COPY src/ src/
 COPY component_config/ component_config/
 CMD ["python", "-u", "src/component.py"]
