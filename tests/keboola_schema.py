@@ -86,12 +86,6 @@ def validation_view(schema: dict) -> dict:
     return view
 
 
-def is_dataset(prop: dict) -> bool:
-    """A dataset switch: a checkbox, or an optional section (a list of at most one settings object)."""
-    return prop.get("type") == "boolean" or (
-        prop.get("type") == "array" and prop.get("maxItems") == 1 and prop.get("items", {}).get("type") == "object")
-
-
 def item_defaults(item: dict) -> dict:
     return {name: copy.deepcopy(prop["default"]) for name, prop in item.get("properties", {}).items()
             if "default" in prop and not is_button(prop)}
@@ -107,28 +101,41 @@ def _dependency_variants(obj: dict, data: dict) -> list[tuple[str, dict]]:
             if dependencies(prop) and not dependency_met(dependencies(prop), data)]
 
 
-def dataset_cases(schema: dict) -> list[tuple[str, dict]]:
+def _section(prop: dict) -> dict | None:
+    """The settings object of an optional section (a list of at most one object) or of a settings group."""
+    if prop.get("type") == "array" and prop.get("items", {}).get("type") == "object":
+        return prop["items"]
+    return prop if prop.get("type") == "object" else None
+
+
+def dataset_cases(schema: dict, datasets: list[str]) -> list[tuple[str, dict]]:
     """One configuration per dataset (only that dataset on, every setting at its default), plus one per
     dependent field with its dependencies met, so that every field of the form is shown by some case."""
     props = schema["properties"]
     settings = {name: copy.deepcopy(prop["default"]) for name, prop in props.items()
-                if not is_dataset(prop) and "default" in prop}
+                if name not in datasets and "default" in prop}
     settings["#api_secret"] = "sandbox-key"
-    off = {name: (False if prop["type"] == "boolean" else []) for name, prop in props.items() if is_dataset(prop)}
+    off = {name: (False if props[name]["type"] == "boolean" else []) for name in datasets
+           if props[name]["type"] in ("boolean", "array")}  # a missing settings object is off too
     sample = sample_parameters()
     cases = [(f"sample with {field}", data) for field, data in _dependency_variants(schema, sample)]
     for name, prop in props.items():
-        if prop.get("type") == "object":  # a settings group: shown in every configuration
-            group = sample.get(name, item_defaults(prop))
-            cases += [(f"{name} with {field}", {**sample, name: data})
-                      for field, data in _dependency_variants(prop, group)]
-        if not is_dataset(prop):
+        section = _section(prop)
+        if name not in datasets:
+            if section is not None:  # a settings group: shown in every configuration
+                group = sample.get(name, item_defaults(section))
+                cases += [(f"{name} with {field}", {**sample, name: data})
+                          for field, data in _dependency_variants(section, group)]
             continue
-        if prop["type"] == "boolean":
+        if section is None:
             cases.append((name, {**settings, **off, name: True}))
             continue
-        base = item_defaults(prop["items"])
-        cases.append((name, {**settings, **off, name: [base]}))
-        cases += [(f"{name} with {field}", {**settings, **off, name: [data]})
-                  for field, data in _dependency_variants(prop["items"], base)]
+
+        def switched_on(data: dict, prop: dict = prop) -> list | dict:
+            return [data] if prop["type"] == "array" else data
+
+        base = item_defaults(section)
+        cases.append((name, {**settings, **off, name: switched_on(base)}))
+        cases += [(f"{name} with {field}", {**settings, **off, name: switched_on(data)})
+                  for field, data in _dependency_variants(section, base)]
     return cases

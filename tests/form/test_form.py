@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 
 from configuration import load_configuration
+from datasets import REGISTRY
 from sandbox import SandboxServer, SandboxSettings
 from tests.keboola_schema import (
     OLDER_CONFIGURATION,
@@ -86,7 +87,7 @@ def _cases(sync_actions: dict) -> list[dict]:
     cases = [{"name": "sample", "formData": sample_parameters(), "interact": {"typed": TYPED_TYPE}},
              {"name": "older configuration", "formData": OLDER_CONFIGURATION},
              {"name": "saved segment", "formData": with_segment, "interact": {"typed": TYPED_TYPE}}]
-    return cases + [{"name": name, "formData": parameters} for name, parameters in dataset_cases(SCHEMA)]
+    return cases + [{"name": name, "formData": parameters} for name, parameters in dataset_cases(SCHEMA, list(REGISTRY))]
 
 
 def _render(page: Path, payload: dict, screenshot: Path | None = None, height: int = 0) -> list[dict]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from configuration import Configuration, load_configuration
 from customerio.catalog import ACTIVITY_TYPES, LEGACY_ACTIVITY_TYPES, MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
+from datasets import REGISTRY
 from tests.keboola_schema import (
     OLDER_CONFIGURATION,
     dataset_cases,
@@ -41,10 +42,15 @@ def test_the_sample_configuration_validates():
     assert errors_of(sample_parameters()) == []
 
 
-@pytest.mark.parametrize(("name", "parameters"), dataset_cases(SCHEMA), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_dataset_can_be_switched_on_in_the_form():
+    assert set(REGISTRY) <= set(SCHEMA["properties"])
+
+
+@pytest.mark.parametrize(("name", "parameters"), dataset_cases(SCHEMA, list(REGISTRY)), ids=lambda v: v if isinstance(v, str) else "")
 def test_a_configuration_of_each_dataset_validates_and_runs(name, parameters):
     assert errors_of(parameters) == []
-    assert load_configuration(parameters).enabled_datasets()  # and the component accepts what the form saves
+    dataset = name.split(" with ")[0]
+    assert load_configuration(parameters).enabled_datasets() == [dataset]  # the component runs that dataset
 
 
 def test_a_configuration_with_a_value_outside_an_enum_is_rejected():
