@@ -39,13 +39,13 @@ function convert(node) {
   if (opts.enum_titles) ui["ui:enumNames"] = opts.enum_titles;
   if (WIDGETS[node.format]) ui["ui:widget"] = WIDGETS[node.format];
   if (node.format === "select") {
-    const target = node.type === "array" ? "items" : null;
-    const holder = target ? { ...node.items } : schema;
-    const open = opts.creatable || opts.tags || opts.async;
+    const multiple = node.type === "array";
+    const holder = multiple ? { ...node.items } : schema; // where the enum is
+    const creatable = !!(opts.creatable || opts.tags);
     ui["ui:field"] = "KeboolaSelect";
-    ui["ui:options"] = { suggestions: holder.enum || [], creatable: !!(opts.creatable || opts.tags), async: opts.async };
-    if (open) delete holder.enum;
-    if (target) schema.items = holder;
+    ui["ui:options"] = { suggestions: holder.enum || [], creatable, async: opts.async };
+    if (creatable || opts.async) delete holder.enum;
+    if (multiple) schema.items = holder;
   }
   if (node.type === "object") {
     schema.properties = {};
