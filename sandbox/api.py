@@ -384,6 +384,8 @@ class Api:
         person = self.ws.person
 
         def match(j: int) -> bool:
+            if not self.ws.is_live(j):
+                return False  # deleted through the admin API
             cache: list[dict] = []
 
             def attrs() -> dict:
@@ -404,6 +406,14 @@ class Api:
         cur = self._cursor(req, TAG_CUSTOMERS)
         pos, page, chain = (0, 1, next(self._chains)) if cur is None else (cur[0], cur[3], cur[4])
         total = self.ws.people_count
+        if cur is not None and self.settings.search_overlap:
+            # QUIRK (opt-in): people changed during a long run, so a page lists again the last people of the page
+            # before it.
+            back, seen = pos, 0
+            while back > 0 and seen < self.settings.search_overlap:
+                back -= 1
+                seen += match(back)
+            pos = back
         identifiers: list[dict] = []
         ids: list[str] = []
         j, stop = pos, min(total, pos + SCAN_BUDGET[TAG_CUSTOMERS])

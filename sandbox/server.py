@@ -180,6 +180,21 @@ class SandboxServer:
     def delete_segment(self, segment_id: int) -> bool:
         return self.workspace.delete_segment(segment_id)
 
+    def delete_campaign(self, campaign_id: int) -> bool:
+        return self.workspace.delete_campaign(campaign_id)
+
+    def delete_person(self, cio_id: str) -> bool:
+        return self.workspace.delete_person(cio_id)
+
+    def leave_segment(self, segment_id: int, cio_id: str) -> bool:
+        return self.workspace.leave_segment(segment_id, cio_id)
+
+    def change_attributes(self, cio_id: str, changes: dict) -> bool:
+        return self.workspace.change_attributes(cio_id, changes)
+
+    def append_future_activities(self, count: int, seconds_ahead: int) -> tuple[int, int]:
+        return self.workspace.append_future_activities(count, seconds_ahead)
+
     # ------------------------------------------------------------------ request flow
     def _serve(self, handler: _Handler) -> None:
         split = urlsplit(handler.path)
@@ -321,9 +336,37 @@ class SandboxServer:
                 return json_response({"deleted": sid})
             if (catalogue := catalogue_api.admin(self.workspace.entities, req)) is not None:
                 return catalogue
+            parts = path.split("/")  # ["", "_sandbox", kind, id, action]
+            if len(parts) == 5 and method == "POST":
+                return self._change(parts[2], parts[3], parts[4], json.loads(req.body or b"{}"))
+            if path == "/_sandbox/activities/future" and method == "POST":
+                body = json.loads(req.body or b"{}")
+                first, end = self.append_future_activities(int(body.get("count", 1)), int(body.get("seconds", 86400)))
+                return json_response({"dataset": "activities", "from_index": first, "to_index": end})
         except (ValueError, TypeError) as exc:
             return json_response(error_body(400, str(exc)), 400)
         return json_response(error_body(404, f"no such admin endpoint: {method} {req.path}"), 404)
+
+    def _change(self, kind: str, key: str, action: str, body: object) -> Response:
+        """POST /_sandbox/{campaigns/{id}/delete | people/{cio_id}/delete | people/{cio_id}/attributes |
+        segments/{id}/leave}: the workspace changes between two runs."""
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        if (kind, action) == ("campaigns", "delete"):
+            done = self.delete_campaign(int(key))
+        elif (kind, action) == ("people", "delete"):
+            done = self.delete_person(key)
+        elif (kind, action) == ("people", "attributes"):
+            if not all(value is None or isinstance(value, str) for value in body.values()):
+                raise ValueError("attribute values must be strings, or null to remove the attribute")
+            done = self.change_attributes(key, body)
+        elif (kind, action) == ("segments", "leave"):
+            done = self.leave_segment(int(key), str(body.get("cio_id")))
+        else:
+            return json_response(error_body(404, f"no such admin endpoint: POST /_sandbox/{kind}/{key}/{action}"), 404)
+        if not done:
+            return json_response(error_body(404, f"unknown {kind[:-1]} {key} (or not a member)"), 404)
+        return json_response({"ok": True})
 
     # ------------------------------------------------------------------ io
     def _log_query(self, query: dict[str, list[str]]) -> dict:

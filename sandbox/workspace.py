@@ -149,6 +149,11 @@ class Workspace:
         densities = catalog.segment_densities(len(self._segments), self.people_count, settings.membership)
         self._thresholds = {s["id"]: int(d * (1 << 64)) for s, d in zip(self._segments, densities, strict=True)}
         self._deleted_segments: set[int] = set()
+        # Changes made between runs through the admin API (nothing else is stored per record).
+        self._gone_people: set[int] = set()  # live slots deleted since the start
+        self._left_segments: set[tuple[int, int]] = set()  # (segment id, person slot) no longer a member
+        self._attribute_changes: dict[int, dict[str, str | None]] = {}  # person slot -> name -> value (None: removed)
+        self._activity_timestamps: dict[int, int] = {}  # activity index -> timestamp set by its sender's device
         self._count_cache: dict[int, int] = {}
         self._lock = threading.Lock()
         self.messages = Timeline(
@@ -174,6 +179,9 @@ class Workspace:
     # ------------------------------------------------------------------ catalogue
     def campaigns(self) -> list[dict]:
         return self.entities.campaigns()
+
+    def delete_campaign(self, campaign_id: int) -> bool:
+        return self.entities.delete("campaign", campaign_id)
 
     def segments(self) -> list[dict]:
         return [dict(s) for s in self._segments if s["id"] not in self._deleted_segments]
@@ -217,7 +225,37 @@ class Workspace:
         return cio, pid, email
 
     def is_live(self, j: int) -> bool:
-        return 0 <= j < self.people_count
+        return 0 <= j < self.people_count and j not in self._gone_people
+
+    def delete_person(self, cio_id: str) -> bool:
+        """The person leaves the workspace: no longer searched, exported, in any segment or in the attributes answer."""
+        j = self.find_person(cio_id, "cio_id")
+        if j is None:
+            return False
+        with self._lock:
+            self._gone_people.add(j)
+            self._count_cache.clear()
+        return True
+
+    def leave_segment(self, segment_id: int, cio_id: str) -> bool:
+        j = self.find_person(cio_id, "cio_id")
+        if j is None or not self.is_member(segment_id, j):
+            return False
+        with self._lock:
+            self._left_segments.add((segment_id, j))
+            self._count_cache.clear()
+        return True
+
+    def change_attributes(self, cio_id: str, changes: dict[str, str | None]) -> bool:
+        """Set attributes (a value) or remove them (None). The identifiers (cio_id, id, email) cannot change."""
+        j = self.find_person(cio_id, "cio_id")
+        if j is None:
+            return False
+        if set(changes) & {"cio_id", "id", "email"}:
+            raise ValueError("the identifiers cio_id, id and email cannot be changed")
+        with self._lock:
+            self._attribute_changes.setdefault(j, {}).update(changes)
+        return True
 
     def find_person(self, value: str, id_type: str = "id") -> int | None:
         """Index of the live person whose `id_type` identifier equals `value` (None if none)."""
@@ -295,6 +333,11 @@ class Workspace:
             attrs["age"] = str(18 + g[33] % 60)
         if g[34] < 200:
             attrs["birthday"] = str(100000000 + int.from_bytes(g[35:38], "big") * 37 % 900_000_000)
+        for name, value in self._attribute_changes.get(j, {}).items():
+            if value is None:
+                attrs.pop(name, None)
+            else:
+                attrs[name] = value
         attrs = dict(sorted(attrs.items()))
         timestamps = {
             k: (created if k in ("cio_id", "id", "created_at") else created + (g[38] * 7919) % 9_000_000) for k in attrs
@@ -323,7 +366,8 @@ class Workspace:
     def iter_people(self) -> Iterator[dict]:
         """All live (not deleted) people, in cio_id order. Each item is `person(j)`."""
         for j in range(self.people_count):
-            yield self.person(j)
+            if self.is_live(j):
+                yield self.person(j)
 
     def person_attributes(self, cio_id: str) -> dict | None:
         """The `customer` object the attributes endpoint returns for this cio_id (None if unknown/deleted)."""
@@ -338,6 +382,8 @@ class Workspace:
     def is_member(self, segment_id: int, j: int) -> bool:
         threshold = self._thresholds.get(segment_id, 0)
         if not threshold or segment_id in self._deleted_segments or not self.is_live(j):
+            return False
+        if (segment_id, j) in self._left_segments:
             return False
         return int.from_bytes(digest(self.seed, f"s{segment_id}", j, 8), "big") < threshold
 
@@ -540,7 +586,7 @@ class Workspace:
 
     def activity(self, i: int) -> dict:
         h, atype, j, _deleted = self.activity_head(i)
-        ts = self.activities.time(i)
+        ts = self._activity_timestamps.get(i) or self.activities.time(i)
         act_id = ulid(ts * 1000 + int.from_bytes(h[6:8], "big") % 1000, h[8:13] + i.to_bytes(5, "big"))
         if j >= 0:
             cio, pid, email = self.identity(j)
@@ -656,3 +702,15 @@ class Workspace:
         if dataset == "activities":
             return self.activities.append(count, now)
         raise ValueError(f"cannot append to {dataset!r}; use 'messages' or 'activities'")
+
+    def append_future_activities(self, count: int, seconds_ahead: int, now: int | None = None) -> tuple[int, int]:
+        """Add `count` activities that reach Customer.io now but carry a `timestamp` `seconds_ahead` in the future
+        (event, page and screen timestamps come from the sender's device, whose clock may be wrong)."""
+        if seconds_ahead <= 0:
+            raise ValueError("seconds_ahead must be > 0")
+        now = self.now() if now is None else now
+        first, end = self.activities.append(count, now)
+        with self._lock:
+            for i in range(first, end):
+                self._activity_timestamps[i] = now + seconds_ahead
+        return first, end

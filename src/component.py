@@ -20,6 +20,7 @@ from configuration import Configuration, ConfigurationError, load_configuration
 from customerio import CustomerIoClient, RateLimiter, resolve_base_url, response_part
 from customerio.errors import CustomerIoError
 from datasets import REGISTRY, RunContext
+from datasets.upgrade import TABLE_KEYS, upgrade_state
 from memory import freeze_startup_objects, pin_mmap_threshold
 
 log = logging.getLogger("component")
@@ -29,9 +30,12 @@ log = logging.getLogger("component")
 READ_TIMEOUT_ENV = "CUSTOMERIO_READ_TIMEOUT"
 MAX_RETRY_SECONDS_ENV = "CUSTOMERIO_MAX_RETRY_SECONDS"
 CONNECT_TIMEOUT = 10.0
-LEGACY_STATE_KEYS = ("activity_headers", "message_headers", "message_last_token")
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_MAX_RETRY_SECONDS = 600.0
+# Keboola ends a sync action after 30 seconds: its requests get their own short budget (retries, then one read),
+# so that even under a storm of 429s the user reads a sentence instead of a platform timeout.
+SYNC_ACTION_RETRY_SECONDS = 15.0
+SYNC_ACTION_READ_TIMEOUT = 8.0
 
 
 class Component(ComponentBase):
@@ -58,14 +62,20 @@ class Component(ComponentBase):
         state = self._previous_state()
         new_state = dict(state)  # datasets that do not run keep their marks
         started = time.monotonic()
+        if config.incremental_output and not _any_known_columns(state):
+            log.warning("No table columns are known from an earlier run (a first run, or after Reset state): if a "
+                        "Storage table already has columns this run does not write, Storage refuses the load ('Some "
+                        "columns are missing in the csv file'); see 'Load types and state' in the README.")
         with self._client(config) as client:
             ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
-                             incremental_load=config.incremental_output, now=int(time.time()))
+                             incremental_load=config.incremental_output, now=int(time.time()),
+                             table_keys=_table_keys(state.get(TABLE_KEYS)))
             for key in config.enabled_datasets():
                 log.info("Extracting %s.", key)
                 dataset = REGISTRY[key](config)
                 previous = state.get(key)
                 new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
+            new_state[TABLE_KEYS] = ctx.table_keys
         # Only now, with every table complete, do the marks advance.
         self.write_state_file(new_state)
         log.debug("Run finished in %.1f s.", time.monotonic() - started)
@@ -75,12 +85,7 @@ class Component(ComponentBase):
         if not isinstance(state, dict):
             log.warning("The saved state is not an object; starting as on a first run.")
             return {}
-        legacy = [key for key in LEGACY_STATE_KEYS if key in state]
-        if legacy:
-            # The older component's page tokens and headers do not apply to this version: drop them once.
-            log.info("State of the older Customer.io component found (%s); it does not apply and is dropped.",
-                     ", ".join(legacy))
-        return {key: value for key, value in state.items() if key not in LEGACY_STATE_KEYS}
+        return upgrade_state(state)
 
     @sync_action("testConnection")
     def test_connection(self) -> ValidationResult:
@@ -98,7 +103,7 @@ class Component(ComponentBase):
 
     def _segments(self, config: Configuration) -> list[dict]:
         """One cheap request shared by the sync actions; errors become the sentence a run would print."""
-        with self._client(config) as client:
+        with self._client(config, sync_action=True) as client:
             try:
                 return response_part(client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
             except CustomerIoError as exc:
@@ -109,16 +114,32 @@ class Component(ComponentBase):
             config = load_configuration(self.configuration.parameters, for_run=for_run)
         except ConfigurationError as exc:
             raise UserException(str(exc)) from None
-        if config.debug:
+        # A sync action's stdout is its JSON answer: the library mutes logging for it, and DEBUG would bring the
+        # log lines back onto stdout (the platform then reports an application error).
+        if config.debug and self.configuration.action in ("", "run"):
             logging.getLogger().setLevel(logging.DEBUG)
         return config
 
     @staticmethod
-    def _client(config: Configuration) -> CustomerIoClient:
+    def _client(config: Configuration, *, sync_action: bool = False) -> CustomerIoClient:
         read_timeout = _seconds_from_env(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT)
+        retry_seconds = _seconds_from_env(MAX_RETRY_SECONDS_ENV, DEFAULT_MAX_RETRY_SECONDS)
+        if sync_action:
+            read_timeout = min(read_timeout, SYNC_ACTION_READ_TIMEOUT)
+            retry_seconds = min(retry_seconds, SYNC_ACTION_RETRY_SECONDS)
         return CustomerIoClient(config.api_secret, resolve_base_url(config.api_region.value),
                                 rate_limiter=RateLimiter(10.0), timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
-                                max_retry_seconds=_seconds_from_env(MAX_RETRY_SECONDS_ENV, DEFAULT_MAX_RETRY_SECONDS))
+                                max_retry_seconds=retry_seconds)
+
+
+def _any_known_columns(state: dict) -> bool:
+    return any(isinstance(part, dict) and part.get("columns") for part in state.values())
+
+
+def _table_keys(value: object) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(table): [str(k) for k in key] for table, key in value.items() if isinstance(key, list)}
 
 
 def _seconds_from_env(name: str, default: float) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from customerio.catalog import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES, is_activity_type
+from customerio.catalog import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES, api_activity_type, is_activity_type
 from customerio.filters import FilterError, parse_filter
 from datasets import REGISTRY  # keys, run order and kinds; the registry never imports this module
 
@@ -87,6 +87,9 @@ class ActivitiesSettings(_Section):
     # The UI has always saved `delete`; the older code read `deleted` (and so never honoured it). Both work.
     delete: bool = Field(default=False, validation_alias="delete")
     incremental_output: bool = False
+    # "Continue since last run" re-reads this much before the last run's mark: activities that reach Customer.io
+    # late (devices send their events when back online) are read if they are at most this much older than the mark.
+    overlap_minutes: int = Field(default=60, ge=0, le=30 * 24 * 60)
 
     @model_validator(mode="before")
     @classmethod
@@ -107,7 +110,15 @@ class ActivitiesSettings(_Section):
                 hint = f" Did you mean '{close[0]}'?" if close else ""
                 raise ValueError(f"unknown activity type '{name}'; use a type from the list in the configuration "
                                  f"form or an object form such as '_o:1:create'.{hint}")
-        return list(dict.fromkeys(types))
+        # Compared as the type the API is asked for: `secondary:delivered_email` is `delivered_email`, and both would
+        # read the same activities twice.
+        kept: dict[str, str] = {}
+        for name in types:
+            first = kept.setdefault(api_activity_type(name), name)
+            if first != name:
+                log.warning("Activity type '%s' is the same type as '%s'; it is read once, as '%s'.", name, first,
+                            first)
+        return list(kept.values())
 
 
 class CustomersSettings(_Section):

@@ -300,8 +300,10 @@ class CustomerIoClient:
                  start: str | None = None, defer_parse: bool = False) -> Iterator[Any]:
         """Yield every page of a cursor endpoint, sending the cursor as query parameter ``start`` (POST too).
 
-        Stops when ``next`` is missing, null or ""; goes on past an empty page that still has ``next``; raises
-        PaginationError when Customer.io hands back a cursor this chain has already sent. With ``defer_parse``
+        Stops when ``next`` is missing, null or ""; goes on past an empty page that still has ``next``. A cursor this
+        chain has already sent ends the chain when it comes on an empty page (the end of the chain, as the other
+        Customer.io connectors treat it) and raises PaginationError on a page with records (the chain would loop,
+        reading those records again). With ``defer_parse``
         the pages are DeferredPage objects, parsed by the thread that first reads them (see DeferredPage).
         """
         base_params = dict(params or {})
@@ -317,11 +319,13 @@ class CustomerIoClient:
             page = self._request(method, path, params=page_params, json_body=json_body, defer_parse=defer_parse)
             yield page
             following = page.get("next")
-            page = None  # not kept alive while the next page is fetched
             if following is None or following == "":
                 return
             if str(following) in sent:
+                if _is_empty_page(page):
+                    return
                 raise PaginationError.for_request(method.upper(), path.split("?", 1)[0])
+            page = None  # not kept alive while the next page is fetched
             cursor = following
 
     def download(self, url: str, fileobj: IO[bytes], *, chunk_size: int = 1 << 20) -> int:
@@ -589,7 +593,7 @@ class DeferredPage(Mapping):
     fetched again through the client (with its usual retries) instead of failing the run.
     """
 
-    __slots__ = ("_body", "_data", "_endpoint", "_lock", "_refetch")
+    __slots__ = ("_body", "_data", "_empty", "_endpoint", "_lock", "_refetch")
 
     def __init__(self, body: bytes, endpoint: str, refetch: Callable[[], dict]) -> None:
         self._body: bytes | None = body
@@ -597,6 +601,7 @@ class DeferredPage(Mapping):
         self._data: dict | None = None
         self._refetch = refetch
         self._lock = threading.Lock()
+        self._empty: bool | None = None  # known once released: whether the page had no records
 
     def _parsed(self) -> dict:
         if self._data is None:
@@ -614,7 +619,14 @@ class DeferredPage(Mapping):
         """Forget the parsed page but keep its cursor (``next``): whoever still holds the page holds a few bytes."""
         data = self._parsed()
         with self._lock:
+            if self._empty is None:
+                self._empty = _is_empty_page(data)
             self._data = {"next": data["next"]} if "next" in data else {}
+
+    @property
+    def empty(self) -> bool:
+        """Whether the page holds no records (known after ``release()`` too)."""
+        return self._empty if self._empty is not None else _is_empty_page(self._parsed())
 
     def __getitem__(self, key: str) -> Any:
         return self._parsed()[key]
@@ -628,6 +640,13 @@ class DeferredPage(Mapping):
     def __repr__(self) -> str:
         state = "parsed" if self._data is not None else f"{len(self._body or b'')} bytes, not parsed"
         return f"<DeferredPage {state}>"
+
+
+def _is_empty_page(page: Any) -> bool:
+    """A page without records: none of its values is a non-empty list (``messages``, ``identifiers``, ...)."""
+    if isinstance(page, DeferredPage):
+        return page.empty
+    return not any(isinstance(value, list) and value for value in page.values())
 
 
 def _expected_length(response: requests.Response) -> int | None:

@@ -5,9 +5,11 @@
 - PARSED_DATA: one table per type, activity_<type> (a valid, distinct table name for every type, `:` included),
   with `data` flattened into data_<key> columns. SINGLE_TABLE: activities_all with `data` as JSON text.
 - `delete` asks the API for deleted people's activities too (the older component never sent it).
-- "Continue since last run" keeps the newest timestamp per type; the next run pages newest first and stops once a
-  page lies entirely before that mark minus one hour of overlap. Customer.io keeps about 30 days of activities:
-  a gap longer than that is reported, since activities in between may be gone.
+- "Continue since last run" keeps the newest timestamp per type (capped at the run's clock: device timestamps can
+  lie in the future; see marks.py); the next run pages newest first and stops once a page lies entirely before
+  that mark minus `overlap_minutes` (default 60). An activity that arrives later than that overlap, dated before
+  the mark minus the overlap, is not read. Customer.io keeps about 30 days of activities: a gap longer than that
+  is reported, since activities in between may be gone.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from contextlib import ExitStack
 
 from configuration import ActivitiesSettings, ActivityMode
 from customerio.catalog import api_activity_type
-from output import TableSpec, flatten, table_name
+from output import EVENTS, TableSpec, flatten, table_name
 
 from .base import Dataset, RunContext, Tables
+from .marks import Marks
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
-OVERLAP_SECONDS = 3600
 RETENTION_SECONDS = 30 * 86_400
 ALL_TYPES = "*"
 
@@ -39,12 +41,14 @@ SINGLE_TABLE_SPEC = TableSpec(
     seed_columns=(*_BASE_COLUMNS, "data"),
     column_types=_TYPES,
     description="Customer.io activities of every selected type; data is JSON text.",
+    kind=EVENTS,
 )
 
 
 def parsed_spec(activity_type: str, name: str) -> TableSpec:
     return TableSpec(name=name, primary_key=("id",), seed_columns=_BASE_COLUMNS, column_types=_TYPES,
-                     description=f"Customer.io activities of type {activity_type}; data flattened to data_* columns.")
+                     description=f"Customer.io activities of type {activity_type}; data flattened to data_* columns.",
+                     kind=EVENTS)
 
 
 class Activities(Dataset):
@@ -53,7 +57,10 @@ class Activities(Dataset):
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: ActivitiesSettings = self.config.activities
         incremental = settings.incremental_output
-        marks: dict[str, int] = dict(state.get("marks") or {}) if incremental else {}
+        if incremental and not ctx.incremental_load:
+            log.warning("activities: 'Continue since last run' with Full load replaces the Storage tables with only "
+                        "the newest activities on every run; choose Incremental update to accumulate them.")
+        marks = Marks(state, enabled=incremental, now=ctx.now)
         last_run = state.get("last_run")
         if incremental and last_run and ctx.now - int(last_run) > RETENTION_SECONDS:
             log.warning("activities: the last run was %s days ago; Customer.io keeps about 30 days of activities, "
@@ -63,7 +70,6 @@ class Activities(Dataset):
         self._tables = Tables(ctx, state)
         self._table_names: dict[str, str] = {}
         self._progress = ctx.progress("activities")
-        newest: dict[str, int] = {}
         with ExitStack() as stack:
             self._stack = stack
             self._open: dict[str, object] = {}
@@ -74,24 +80,25 @@ class Activities(Dataset):
                     for activity_type in settings.types:
                         self._writer_for(activity_type)
                 with ThreadPoolExecutor(ctx.max_workers, "activities") as pool:
-                    futures = {t: pool.submit(self._read, index, t, marks.get(t)) for index, t in
-                               enumerate(settings.types)}
-                    newest = {t: future.result() for t, future in futures.items()}
+                    futures = [pool.submit(self._read, index, t, marks) for index, t in enumerate(settings.types)]
+                    for future in futures:
+                        future.result()
             else:
-                newest[ALL_TYPES] = self._read(0, None, marks.get(ALL_TYPES))
+                self._read(0, None, marks)
         new_state: dict = {"columns": self._tables.columns}
         if incremental:
-            new_state["marks"] = {**marks, **{k: max(v, marks.get(k, 0)) for k, v in newest.items() if v}}
+            new_state["marks"] = marks.state()
             new_state["last_run"] = ctx.now
         return new_state
 
-    def _read(self, index: int, activity_type: str | None, mark: int | None) -> int:
-        """Read one chain; return the newest timestamp seen."""
+    def _read(self, index: int, activity_type: str | None, marks: Marks) -> None:
+        """Read one chain; the newest timestamp it sees advances its mark."""
         settings, ctx = self._settings, self._ctx
         params: dict = {"limit": PAGE_SIZE, "deleted": "true" if settings.delete else "false"}
         if activity_type:
             params["type"] = api_activity_type(activity_type)
-        floor = mark - OVERLAP_SECONDS if mark else None
+        mark_key = activity_type or ALL_TYPES
+        floor = marks.floor(mark_key, settings.overlap_minutes * 60)
         single = settings.mode is ActivityMode.SINGLE_TABLE
         sink = self._open[ALL_TYPES].chain((index,)) if single else None
         newest, count = 0, 0
@@ -113,8 +120,8 @@ class Activities(Dataset):
             self._progress.add(kept)
             if floor is not None and activities and kept == 0:
                 break  # the whole page is older than the last run's mark: the rest is known already
+        marks.see(mark_key, newest)
         log.info("activities (%s): %s read.", activity_type or "all types", f"{count:,}")
-        return newest
 
     def _writer_for(self, activity_type: str):
         writer = self._open.get(activity_type)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from customerio import CustomerIoClient
-from output import TableSpec, TableWriter, write_manifest
+from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
 from progress import Progress
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ class RunContext:
     max_workers: int = 8
     progress_interval: float = 30.0
     table_results: dict[str, Any] = field(default_factory=dict)
+    # The primary key of each Storage table as the last successful runs left it (state "table_keys"; a table not in
+    # it: unknown). Tables.open updates it for every table it writes; the component saves it with the state.
+    table_keys: dict[str, list[str]] = field(default_factory=dict)
 
     def progress(self, label: str, **kwargs: Any) -> Progress:
         return Progress(label, interval=self.progress_interval, **kwargs)
@@ -35,7 +38,10 @@ class RunContext:
 class Tables:
     """Opens a dataset's tables, seeds them with the columns state remembers, and records the final columns.
 
-    A table's header never loses a column between runs: the known columns come back from state.
+    A table's header never loses a column between runs: the known columns come back from state (Storage refuses a
+    load whose CSV lacks a column the table has). On close it writes the manifest: the load (full or incremental)
+    and primary key follow from the load type and ``spec.kind`` (``output.load_plan``), and the key the Storage
+    table gets is recorded in ``ctx.table_keys``.
     """
 
     def __init__(self, ctx: RunContext, dataset_state: dict):
@@ -54,8 +60,20 @@ class Tables:
         for clash in result.clashes:
             log.warning("%s", clash.message(spec.name))
         if result.columns:
-            write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load)
+            plan = load_plan(spec, incremental=self._ctx.incremental_load,
+                             stored_key=self._ctx.table_keys.get(spec.name))
+            if plan.key_change:
+                old_key = ", ".join(self._ctx.table_keys[spec.name]) or "none"
+                if spec.kind == EVENTS:
+                    log.warning("Table %s: the Storage table's primary key is %s, this version's is %s; Storage "
+                                "changes a key only through a full load, so this run loads the table in full.",
+                                spec.name, old_key, ", ".join(plan.primary_key))
+                else:
+                    log.info("Table %s: the primary key changes from %s to %s (this table is always loaded in full).",
+                             spec.name, old_key, ", ".join(plan.primary_key))
+            write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load, plan=plan)
             self.columns[spec.name] = list(result.columns)
+            self._ctx.table_keys[spec.name] = list(plan.primary_key)
         self._ctx.table_results[spec.name] = result
         log.info("Table %s: %s rows.", spec.name, f"{result.rows:,}")
 

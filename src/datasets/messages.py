@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from configuration import MessagesSettings, parse_date_from
-from output import TableSpec, flatten
+from output import EVENTS, TableSpec, flatten
 
 from .base import Dataset, RunContext, Tables
+from .marks import Marks
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ SPEC = TableSpec(
         **{f"metrics_{metric}": "INTEGER" for metric in METRICS},
     },
     description="Customer.io deliveries. metrics_* are unix seconds of each event (human_*/prefetch_* are counts).",
+    kind=EVENTS,
 )
 
 
@@ -74,11 +76,10 @@ class Messages(Dataset):
         if settings.incremental_output and not ctx.incremental_load:
             log.warning("messages: 'Continue since last run' with Full load replaces the Storage table with only "
                         "the newest deliveries on every run; choose Incremental update to accumulate them.")
-        marks: dict[str, int] = dict(state.get("marks") or {}) if settings.incremental_output else {}
+        marks = Marks(state, enabled=settings.incremental_output, now=ctx.now)
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
         progress = ctx.progress("messages", steps="windows")
-        newest: dict[str, int] = {}
         with tables.open(SPEC) as table, ThreadPoolExecutor(ctx.max_workers, "messages") as pool:
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
@@ -93,11 +94,11 @@ class Messages(Dataset):
                     progress.step(0, total=(progress.steps_total or 0) + len(windows))
                     windows = iter(windows)
                 count, max_created = self._read_windows(ctx, pool, table, windows, bounded, progress)
-                newest[mark_key] = max(max_created, marks.get(mark_key, 0))
+                marks.see(mark_key, max_created)
                 log.info("messages%s: %s deliveries.", f" ({message_type})" if message_type else "", f"{count:,}")
         new_state: dict = {"columns": tables.columns}
-        if settings.incremental_output:
-            new_state["marks"] = {**marks, **{k: v for k, v in newest.items() if v}}
+        if marks.enabled:
+            new_state["marks"] = marks.state()
         return new_state
 
     @staticmethod

@@ -40,9 +40,15 @@ from typing import Any, Self
 
 from output.naming import ColumnClash, renamed_clashes, storage_column_names
 
-__all__ = ["DATA_TYPES", "ChainWriter", "TableResult", "TableSpec", "TableWriter"]
+__all__ = ["DATA_TYPES", "EVENTS", "KINDS", "SNAPSHOT", "ChainWriter", "TableResult", "TableSpec", "TableWriter"]
 
 DATA_TYPES = frozenset({"STRING", "INTEGER", "NUMERIC", "FLOAT", "BOOLEAN", "DATE", "TIMESTAMP"})
+# What a table holds, which decides what a load does to its Storage table (see output.manifest.load_plan):
+# a snapshot is everything Customer.io holds now (campaigns, people, memberships); events accumulate run after run
+# (messages, activities).
+SNAPSHOT = "snapshot"
+EVENTS = "events"
+KINDS = frozenset({SNAPSHOT, EVENTS})
 
 _ENCODING = "utf-8"
 _ERRORS = "replace"
@@ -61,19 +67,26 @@ with contextlib.suppress(OverflowError):
 
 @dataclass(frozen=True)
 class TableSpec:
-    """What a table is: its file name, keys, seed columns, data types (by source key) and description."""
+    """What a table is: its file name, keys, seed columns, data types (by source key), description and kind.
+
+    ``kind`` is ``"snapshot"`` (the default: each run writes everything Customer.io holds, so the Storage table is
+    replaced) or ``"events"`` (messages, activities: runs add to the Storage table under the incremental load type).
+    """
 
     name: str
     primary_key: tuple[str, ...] = ()
     seed_columns: tuple[str, ...] = ()
     column_types: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    kind: str = SNAPSHOT
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in self.name):
             raise ValueError(f"Table name {self.name!r} must be letters, digits, '_' or '-' (see output.table_name).")
         object.__setattr__(self, "primary_key", tuple(self.primary_key))
         object.__setattr__(self, "seed_columns", tuple(self.seed_columns))
+        if self.kind not in KINDS:
+            raise ValueError(f"Table kind {self.kind!r} of table {self.name} must be one of {sorted(KINDS)}.")
         bad = {key: kind for key, kind in self.column_types.items() if kind not in DATA_TYPES}
         if bad:
             raise ValueError(f"Unknown column types {bad} for table {self.name}; use one of {sorted(DATA_TYPES)}.")

@@ -1,4 +1,5 @@
-"""State as the platform keeps it: merged per dataset, legacy keys dropped, nothing written on failure."""
+"""State as the platform keeps it: merged per dataset, the older component's keys upgraded, nothing written on
+failure."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def server():
         yield srv
 
 
-def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_dropped(server, tmp_path):
+def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_become_known_columns(server, tmp_path):
     previous = {
         "messages": {"marks": {"email": 1700000000}, "columns": {"messages": ["id"]}},
         "message_last_token": {"email": "old-page-token"},
@@ -24,8 +25,12 @@ def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_dropped(ser
     result = run_component(make_data_dir(tmp_path, {"#api_secret": SECRET, "campaigns": True}, state=previous),
                            server.url)
     assert result.code == 0, result.stderr
-    assert result.state["messages"] == previous["messages"]
-    assert set(result.state) == {"messages", "campaigns"}
+    # The older component's headers are the columns of its Storage tables: kept as known columns (Storage refuses
+    # a load that lacks one); its page tokens are dropped; its primary keys are remembered.
+    assert result.state["messages"] == {"marks": {"email": 1700000000}, "columns": {"messages": ["id", "type"]}}
+    assert result.state["activities"] == {"columns": {"activity_event": ["id"]}}
+    assert set(result.state) == {"messages", "activities", "campaigns", "table_keys"}
+    assert result.state["table_keys"] == {"messages": ["deduplicate_id"], "customers": ["id"], "campaigns": ["id"]}
     assert result.state["campaigns"]["columns"]["campaigns"][0] == "id"
     assert "older Customer.io component" in result.stdout
 
@@ -36,3 +41,13 @@ def test_a_corrupt_dataset_state_starts_that_dataset_afresh(server, tmp_path):
     assert result.code == 0, result.stderr
     assert isinstance(result.state["segments"], dict)
     assert len(result.csv("segments")) == len(server.workspace.segments())
+
+
+def test_a_run_without_known_columns_warns_once_and_the_next_run_does_not(server, tmp_path):
+    parameters = {"#api_secret": SECRET, "campaigns": True, "segments": True}
+    first = run_component(make_data_dir(tmp_path / "first", parameters), server.url)
+    assert first.code == 0, first.stderr
+    assert first.stderr.count("No table columns are known from an earlier run") == 1  # once, not once per table
+    second = run_component(make_data_dir(tmp_path / "second", parameters, state=first.state), server.url)
+    assert second.code == 0, second.stderr
+    assert "No table columns are known" not in second.stderr

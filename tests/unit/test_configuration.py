@@ -166,3 +166,18 @@ def test_parse_date_from():
     assert parse_date_from("today", now) == int(datetime(2026, 11, 27, tzinfo=UTC).timestamp())
     with pytest.raises(ValueError):
         parse_date_from("soon", now)
+
+
+def test_activity_types_are_de_duplicated_after_mapping_to_the_api_type(caplog):
+    # Issue 10, bug 5: `secondary:delivered_email` is the API type `delivered_email`; both would be read.
+    with caplog.at_level(logging.WARNING):
+        settings = config(activities={"types": ["secondary:delivered_email", "event", "delivered_email",
+                                                "event"]}).activities
+    assert settings.types == ["secondary:delivered_email", "event"]
+    assert "'delivered_email' is the same type as 'secondary:delivered_email'" in caplog.text
+
+
+def test_activities_overlap_minutes():
+    assert config(activities={}).activities.overlap_minutes == 60
+    assert config(activities={"overlap_minutes": 0}).activities.overlap_minutes == 0
+    assert "activities.overlap_minutes" in error_of(activities={"overlap_minutes": -1})

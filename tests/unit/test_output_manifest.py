@@ -4,7 +4,7 @@ import os
 import pytest
 from keboola.component import CommonInterface
 
-from output import TableSpec, TableWriter, write_manifest
+from output import EVENTS, SNAPSHOT, LoadPlan, TableSpec, TableWriter, load_plan, write_manifest
 
 
 @pytest.fixture
@@ -25,6 +25,7 @@ SPEC = TableSpec(
     seed_columns=("id", "type", "created"),
     column_types={"created": "INTEGER", "forgotten": "BOOLEAN", "metrics_sent": "INTEGER", "ratio": "FLOAT"},
     description="Messages sent by Customer.io.",
+    kind=EVENTS,
 )
 
 
@@ -122,3 +123,37 @@ def test_table_without_columns_gets_no_manifest(component):
         pass
     assert write_manifest(component, spec, writer.close(), incremental=True) is None
     assert os.listdir(component.tables_out_path) == []
+
+
+def test_a_snapshot_under_the_incremental_load_type_is_a_full_load_that_keeps_its_primary_key(component):
+    spec = TableSpec(name="segments", primary_key=("id",), seed_columns=("id", "name"))
+    assert spec.kind == SNAPSHOT
+    with TableWriter(component.tables_out_path, spec) as writer:
+        writer.write({"id": "1", "name": "a"})
+    write_manifest(component, spec, writer.close(), incremental=True)
+    with open(f"{component.tables_out_path}/segments.csv.manifest") as f:
+        manifest = json.load(f)
+    assert manifest["incremental"] is False
+    assert [c["name"] for c in manifest["schema"] if c.get("primary_key")] == ["id"]
+
+
+@pytest.mark.parametrize(("kind", "incremental", "stored", "expected"), [
+    (SNAPSHOT, False, None, LoadPlan(False, ())),
+    (SNAPSHOT, True, None, LoadPlan(False, ("id",))),
+    (SNAPSHOT, True, ["id"], LoadPlan(False, ("id",))),
+    (SNAPSHOT, True, ["old"], LoadPlan(False, ("id",), key_change=True)),
+    (EVENTS, False, None, LoadPlan(False, ())),
+    (EVENTS, False, ["old"], LoadPlan(False, ())),
+    (EVENTS, True, None, LoadPlan(True, ("id",))),
+    (EVENTS, True, ["id"], LoadPlan(True, ("id",))),
+    (EVENTS, True, ["deduplicate_id"], LoadPlan(False, ("id",), key_change=True)),
+    (EVENTS, True, [], LoadPlan(False, ("id",), key_change=True)),  # the last run was a full load: no key
+])
+def test_load_plan(kind, incremental, stored, expected):
+    spec = TableSpec(name="t", primary_key=("id",), kind=kind)
+    assert load_plan(spec, incremental=incremental, stored_key=stored) == expected
+
+
+def test_an_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="kind"):
+        TableSpec(name="t", kind="append")

@@ -178,3 +178,30 @@ def test_any_chain_ends_or_raises_exactly_at_the_first_repeat(cursors):
             pages.extend(client.paginate("GET", "/v1/messages"))
         assert len(pages) == repeat_at + 1
     assert [sent.start for sent in adapter.sent] == [None, *cursors[: len(pages) - 1]]
+
+
+def test_an_empty_page_with_a_cursor_already_used_ends_the_chain():
+    # Issue 10, bug 6: Customer.io may answer the last page empty with the cursor just sent; that is the end.
+    client, adapter = client_with([page([1], "c1"), page([2], "c2"), page([], "c2"), page([99], "never")])
+    pages = list(client.paginate("GET", "/v1/activities"))
+    assert [p["messages"] for p in pages] == [[1], [2], []]
+    assert [sent.start for sent in adapter.sent] == [None, "c1", "c2"]
+
+
+def test_an_empty_deferred_page_with_a_used_cursor_ends_the_chain_even_after_release():
+    client, adapter = client_with([{"identifiers": [{"cio_id": "a"}], "next": "c1"},
+                                   {"identifiers": [], "ids": [], "next": "c1"}])
+    pages = []
+    for deferred in client.paginate("GET", "/v1/segments/1/membership", defer_parse=True):
+        pages.append(len(deferred.get("identifiers") or []))
+        deferred.release()  # segment membership releases every page before the chain goes on
+    assert pages == [1, 0]
+    assert len(adapter.sent) == 2
+
+
+def test_a_released_deferred_page_with_records_and_a_used_cursor_still_raises():
+    client, _ = client_with([{"identifiers": [{"cio_id": "a"}], "next": "c1"},
+                             {"identifiers": [{"cio_id": "b"}], "next": "c1"}])
+    with pytest.raises(PaginationError):
+        for deferred in client.paginate("GET", "/v1/segments/1/membership", defer_parse=True):
+            deferred.release()

@@ -691,3 +691,49 @@ def test_request_log_is_live_and_bounded():
             for _ in range(1012):
                 s.get(f"{srv.url}/nowhere")
         assert 5 <= len(srv.request_log) <= 1005 and srv.request_log[-1]["n"] == 1013
+
+
+# ---------------------------------------------------------------------- changes between runs (admin API)
+def test_admin_changes_people_segments_and_campaigns(fresh, api):
+    admin = f"{fresh.url}/_sandbox"
+    members = fresh.workspace.segment_member_ids(3)
+    leaver, gone, changed = members[:3]
+    assert requests.post(f"{admin}/segments/3/leave", json={"cio_id": leaver}, timeout=5).status_code == 200
+    assert requests.post(f"{admin}/people/{gone}/delete", timeout=5).status_code == 200
+    assert requests.post(f"{admin}/people/{changed}/attributes", json={"plan": "enterprise", "age": None},
+                         timeout=5).status_code == 200
+    assert requests.post(f"{admin}/campaigns/12/delete", timeout=5).status_code == 200
+    assert requests.post(f"{admin}/people/nobody/delete", timeout=5).status_code == 404
+    assert requests.post(f"{admin}/people/{changed}/attributes", json={"email": "x@y"}, timeout=5).status_code == 400
+
+    membership, _ = collect(api, f"{fresh.url}/v1/segments/3/membership", "identifiers")
+    assert [m["cio_id"] for m in membership] == members[2:]  # the leaver and the deleted person are gone
+    assert 12 not in [c["id"] for c in api.get(f"{fresh.url}/v1/campaigns").json()["campaigns"]]
+    everyone = {"attribute": {"field": "cio_id", "operator": "exists"}}
+    people, _ = collect(api, f"{fresh.url}/v1/customers", "identifiers", {"limit": 1000}, "POST", {"filter": everyone})
+    assert gone not in {p["cio_id"] for p in people} and len(people) == fresh.workspace.people_count - 1
+    answer = api.post(f"{fresh.url}/v1/customers/attributes", params={"id_type": "cio_id"},
+                      json={"ids": [gone, changed]}).json()["customers"]
+    assert [c["customer"]["identifiers"]["cio_id"] for c in answer] == [changed]
+    attributes = answer[0]["customer"]["attributes"]
+    assert attributes["plan"] == "enterprise" and "age" not in attributes
+
+
+def test_future_dated_activities_arrive_now_with_a_timestamp_ahead(fresh, api):
+    answer = requests.post(f"{fresh.url}/_sandbox/activities/future", json={"count": 2, "seconds": 86_400},
+                           timeout=5).json()
+    newest = api.get(f"{fresh.url}/v1/activities", params={"limit": 2}).json()["activities"]
+    assert answer["to_index"] - answer["from_index"] == 2
+    assert all(a["timestamp"] >= fresh.workspace.now() + 86_000 for a in newest)
+
+
+def test_search_overlap_repeats_the_last_person_of_the_page_before():
+    with SandboxServer(settings(people=30, search_overlap=1)) as srv:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {KEY}"
+        everyone = {"attribute": {"field": "cio_id", "operator": "exists"}}
+        people, pages = collect(session, f"{srv.url}/v1/customers", "identifiers", {"limit": 10}, "POST",
+                                {"filter": everyone})
+        ids = [p["cio_id"] for p in people]
+        assert len(set(ids)) == 30 and len(ids) > 30
+        assert pages[1]["identifiers"][0] == pages[0]["identifiers"][-1]

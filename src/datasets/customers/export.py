@@ -32,16 +32,14 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from configuration import CustomersSettings
 from customerio import response_part
 from customerio.errors import CustomerIoError, ExpiredDownloadError, InvalidResponseError, ServerError
 
-from .base import RunContext
-
-if TYPE_CHECKING:
-    from .customers import Output
+from ..base import RunContext
+from .layout import Output
 
 log = logging.getLogger(__name__)
 

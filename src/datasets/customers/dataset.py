@@ -1,0 +1,275 @@
+"""Customers in search mode, and the dataset that runs search or export mode (see the package docstring)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from configuration import AttributesLayout, CustomersMode, CustomersSettings
+from customerio import response_part
+from customerio.errors import InvalidResponseError
+from output import to_json
+
+from ..base import Dataset, RunContext, Tables
+from ..keyset import KeySet
+from . import export
+from .layout import (
+    ATTRIBUTES_PATH,
+    ATTRIBUTES_SPEC,
+    EVERYONE,
+    FIXED_NAMES,
+    IDENTIFIER_ATTRIBUTES,
+    SEARCH_PATH,
+    Output,
+    RowSink,
+    cell,
+    customers_spec,
+)
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------------------ the dataset
+
+
+class Customers(Dataset):
+    key = "customers"
+
+    SEARCH_LIMIT = 1000  # people per search page (the API maximum)
+    BATCH_SIZE = 100  # people per attributes request (the API maximum)
+    SEARCH_AHEAD = 3  # search pages read ahead of the attribute batches: enough to keep them busy, memory flat
+
+    def run(self, ctx: RunContext, state: dict) -> dict:
+        settings: CustomersSettings = self.config.customers
+        long_layout = settings.attributes_layout == AttributesLayout.LONG
+        tables = Tables(ctx, state)
+        export = settings.mode == CustomersMode.EXPORT
+        if export and not settings.attributes:
+            log.info("Customers export: no attributes are configured, and an export contains only the attributes it "
+                     "asks for by name, so customers.csv gets the identifier columns only. List attribute names in "
+                     "'attributes' to export them.")
+        spec = customers_spec(settings.attributes_layout, settings.attributes)
+        with tables.open(spec) as customers_writer:
+            if long_layout:
+                with tables.open(ATTRIBUTES_SPEC) as attributes_writer:
+                    self._extract(ctx, settings, Output(customers_writer, attributes_writer, settings.attributes))
+            else:
+                self._extract(ctx, settings, Output(customers_writer, None, settings.attributes))
+        self._explain_renamed(ctx, settings)
+        return {"columns": tables.columns}
+
+    def _extract(self, ctx: RunContext, settings: CustomersSettings, output: Output) -> None:
+        if settings.mode == CustomersMode.EXPORT:
+            export.run_export(ctx, settings, output, everyone=EVERYONE)
+        else:
+            self._search(ctx, settings.filter or EVERYONE, output)
+
+    @staticmethod
+    def _explain_renamed(ctx: RunContext, settings: CustomersSettings) -> None:
+        result = ctx.table_results.get("customers")
+        if result is None or settings.attributes_layout != AttributesLayout.WIDE:
+            return
+        for key, name in zip(result.columns, result.names, strict=True):
+            # key[:-1] is the attribute's name (attribute_key adds one "_"); identifier attributes are not written in
+            # the wide layout, so their keys (cio_id_, id_, email_) can only be empty columns kept from state.
+            if key not in FIXED_NAMES and key.rstrip("_") in FIXED_NAMES and key[:-1] not in IDENTIFIER_ATTRIBUTES:
+                fixed = key.rstrip("_")
+                log.info("Customer attribute '%s' is named like the column '%s': the column keeps '%s', the attribute "
+                         "is written as '%s'.", key[:-1], fixed, fixed, name)
+
+    # -------------------------------------------------------------------------------------------------- search
+
+    def _search(self, ctx: RunContext, filter_: dict, output: Output) -> None:
+        progress = ctx.progress("customers", unit="people")
+        missing = _Counter()
+        limit = max(1, 2 * ctx.max_workers)
+        repeats = _Counter()
+        pages = _Prefetched(self._search_pages(ctx, filter_, repeats), self.SEARCH_AHEAD, name="customers-search")
+        inflight: set[Future] = set()
+        pool = ThreadPoolExecutor(max_workers=max(1, ctx.max_workers), thread_name_prefix="customers")
+        try:
+            for page_index, people in enumerate(pages):
+                for batch_index, start in enumerate(range(0, len(people), self.BATCH_SIZE)):
+                    while len(inflight) >= limit:
+                        done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                    batch = people[start:start + self.BATCH_SIZE]
+                    inflight.add(pool.submit(self._hydrate, ctx, output.sink((page_index, batch_index)), batch,
+                                             missing, progress.add))
+            while inflight:
+                done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+        except BaseException:
+            pages.stop()
+            for future in inflight:
+                future.cancel()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        log.info("Customers: %s people read.", f"{progress.count:,}")
+        if missing.value:
+            log.warning("Customers: %s people matched the search but Customer.io returned no attributes for them, "
+                        "even when asked again (probably deleted during the run); they are left out, as a row without "
+                        "attributes would blank what Storage holds for them.", f"{missing.value:,}")
+        if repeats.value:
+            log.info("Customers: %s people were listed again on a later search page (people changed during the run); "
+                     "each is written once.", f"{repeats.value:,}")
+
+    def _search_pages(self, ctx: RunContext, filter_: dict, repeats: _Counter) -> Iterator[list[tuple[str, str, str]]]:
+        """The people of each search page, each cio_id once: a person may be listed on two pages when people
+        change during a long run, and must still be one row (seen cio_ids are kept as 8-byte hashes)."""
+        seen = KeySet()
+        for page in ctx.client.paginate("POST", SEARCH_PATH, params={"limit": self.SEARCH_LIMIT},
+                                        json_body={"filter": filter_}):
+            if page.get("identifiers") is None and page.get("ids"):
+                raise InvalidResponseError(
+                    f"Customer.io answered POST {SEARCH_PATH} with 'ids' but without 'identifiers', so people "
+                    "cannot be read by cio_id; try again later and contact Customer.io support if it persists.",
+                    path=SEARCH_PATH)
+            identifiers = response_part(page, "identifiers", f"POST {SEARCH_PATH}")
+            people = []
+            for item in identifiers:
+                if not isinstance(item, dict):
+                    continue
+                cio_id = cell(item.get("cio_id"))
+                if cio_id and not seen.add(cio_id):
+                    repeats.add(1)
+                    continue
+                people.append((cio_id, cell(item.get("id")), cell(item.get("email"))))
+            yield people
+
+    def _hydrate(self, ctx: RunContext, sink: RowSink, people: list[tuple[str, str, str]], missing: _Counter,
+                 report: Callable[[int], None]) -> None:
+        ids = [cio_id for cio_id, _, _ in people if cio_id]
+        found = self._read_attributes(ctx, ids) if ids else {}
+        if len(found) < len(ids):  # asked once more: an answer may lack a person for a moment
+            again = [cio_id for cio_id in ids if cio_id not in found]
+            found.update(self._read_attributes(ctx, again))
+        lost = 0
+        for cio_id, person_id, email in people:
+            customer = found.get(cio_id) if cio_id else None
+            if customer is None:
+                lost += 1  # no row: a row without attributes would blank what Storage holds for the person
+                continue
+            devices = customer.get("devices")
+            sink.write(cio_id, person_id, email, cell(customer.get("unsubscribed")),
+                       "" if devices is None else to_json(devices), customer.get("attributes"))
+        sink.close()
+        if lost:
+            missing.add(lost)
+        report(len(people))
+
+    @staticmethod
+    def _read_attributes(ctx: RunContext, ids: list[str]) -> dict[str, dict]:
+        """cio_id -> customer object; items may come wrapped in {"customer": ...} or not (both are seen).
+
+        The ids are the plain cio_ids from the search (`id_type=cio_id`), as the other connectors send them to the
+        real API; the `cio_` prefix is only needed where a cio_id stands in a path. Unknown ids are omitted from the
+        answer, and its order is not the request's, so items are matched by their cio_id, and only by it: an item
+        whose cio_id was not asked for is left out, never paired with an id by its position (that would give one
+        person another's attributes, devices and subscription flag).
+        """
+        response = ctx.client.request_json("POST", ATTRIBUTES_PATH, params={"id_type": "cio_id"},
+                                           json_body={"ids": ids})
+        items = response_part(response, "customers", f"POST {ATTRIBUTES_PATH}")
+        found: dict[str, dict] = {}
+        unmatched = 0
+        wanted = set(ids)
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            customer = item["customer"] if isinstance(item.get("customer"), dict) else item
+            cio_id = _cio_id_of(customer)
+            if cio_id in wanted:
+                found[cio_id] = customer
+            else:
+                unmatched += 1
+        if unmatched:
+            log.debug("POST %s answered %d people whose cio_id was not asked for; they are left out.", ATTRIBUTES_PATH,
+                      unmatched)
+        return found
+
+
+def _cio_id_of(customer: dict) -> str:
+    """The person's cio_id in an attributes answer (identifiers, top level or attributes; a `cio_` prefix dropped)."""
+    value: Any = None
+    identifiers = customer.get("identifiers")
+    if isinstance(identifiers, dict) and identifiers.get("cio_id") not in (None, ""):
+        value = identifiers["cio_id"]
+    elif customer.get("cio_id") not in (None, ""):
+        value = customer["cio_id"]
+    else:
+        attributes = customer.get("attributes")
+        if isinstance(attributes, dict) and attributes.get("cio_id") not in (None, ""):
+            value = attributes["cio_id"]
+    text = cell(value)
+    return text.removeprefix("cio_")
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+_END = object()
+
+
+class _Prefetched:
+    """Runs an iterator in its own thread, up to ``ahead`` items ahead of the consumer.
+
+    The producer's exception is re-raised in the consumer. ``stop()`` ends the producer at its next item.
+    """
+
+    def __init__(self, source: Iterator[Any], ahead: int, name: str):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(source,), name=name, daemon=True)
+        self._thread.start()
+
+    def _produce(self, source: Iterator[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread, which re-raises it
+            self._put(_Failure(exc))
+
+    def _put(self, item: Any) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class _Failure:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc

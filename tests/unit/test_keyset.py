@@ -1,0 +1,32 @@
+"""KeySet: each key once, whatever the number of keys (the array grows), compact."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from datasets.keyset import KeySet
+
+
+def test_each_key_is_new_once_across_growth():
+    keys = KeySet()
+    assert all(keys.add(f"a3{n:06x}") for n in range(50_000))
+    assert not any(keys.add(f"a3{n:06x}") for n in range(0, 50_000, 7))
+    assert len(keys) == 50_000
+    assert "a3000010" in keys and "missing" not in keys
+
+
+def test_stays_compact():
+    keys = KeySet()
+    for n in range(100_000):
+        keys.add(str(n))
+    assert keys._slots.itemsize * len(keys._slots) <= 32 * 100_000
+
+
+@given(st.lists(st.text(max_size=12)))
+def test_agrees_with_a_set(values):
+    keys, plain = KeySet(), set()
+    for value in values:
+        assert keys.add(value) == (value not in plain)
+        plain.add(value)
+    assert len(keys) == len(plain)
