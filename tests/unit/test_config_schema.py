@@ -85,6 +85,7 @@ def test_the_mode_dependent_fields():
     items = {path: obj for path, obj in objects(SCHEMA)}
     assert dependencies(items[("customers",)]["properties"]["export_timeout_minutes"]) == {"mode": "export"}
     assert dependencies(items[("messages",)]["properties"]["metrics_lookback_days"]) == {"incremental_output": True}
+    assert dependencies(items[("activities",)]["properties"]["overlap_minutes"]) == {"incremental_output": True}
 
 
 def _walk(node):
