@@ -305,14 +305,37 @@ def run_processing(pages: int = 100, repeats: int = 5) -> dict:
 # ------------------------------------------------------------------------------------------------------ pacing
 
 
-def run_pacing(requests_per_client: int = 200, threads: int = 8) -> dict:
-    """Share of 429s for a client sending at exactly 10/s and for our limiter (9.5/s), 8 threads each."""
-    import requests as http
+class FlatPacer:
+    """Even pacing at a flat rate, by planned slots (the previous limiter's design): the comparison for --pacing."""
 
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def pacers(margins: tuple[float, ...] = ()) -> list[tuple[str, object]]:
     from customerio import RateLimiter
 
+    ours = [(f"ours, send times + {1000 * m:g} ms", RateLimiter(10.0, margin=m)) for m in margins]
+    return [("flat 10/s", FlatPacer(10.0)), ("flat 9.5/s (the previous limiter)", FlatPacer(9.5)),
+            ("ours (default margin)", RateLimiter(10.0)), *ours]
+
+
+def run_pacing(requests_per_client: int = 200, threads: int = 8, margins: tuple[float, ...] = ()) -> dict:
+    """Share of 429s and requests/s for flat pacers and our limiter against the sandbox, 8 threads each."""
+    import requests as http
+
     figures = {}
-    for label, limiter in (("exactly 10/s", RateLimiter(10.0, margin=0.0)), ("our limiter, 9.5/s", RateLimiter(10.0))):
+    for label, limiter in pacers(margins):
         with Sandbox() as sandbox:
             session = http.Session()
             adapter = http.adapters.HTTPAdapter(pool_maxsize=threads)
@@ -320,7 +343,7 @@ def run_pacing(requests_per_client: int = 200, threads: int = 8) -> dict:
             remaining = [requests_per_client]
             lock = threading.Lock()
 
-            def worker(limiter: RateLimiter = limiter, remaining: list = remaining, lock: threading.Lock = lock,
+            def worker(limiter=limiter, remaining: list = remaining, lock: threading.Lock = lock,
                        session: http.Session = session, url: str = sandbox.url) -> None:
                 while True:
                     with lock:
@@ -485,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: messages,customers,activities,segment_membership")
     parser.add_argument("--processing", action="store_true", help="only measure our own processing (no HTTP)")
     parser.add_argument("--pacing", action="store_true", help="only compare 10/s against our limiter's pacing")
+    parser.add_argument("--margins", default="", help="with --pacing: also try these margins, in ms (e.g. 2,10)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmark.md and .png")
     args = parser.parse_args(argv)
     scales = QUICK_SCALES if args.quick else FULL_SCALES
@@ -495,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({figures['slowest']:,.0f} to {figures['fastest']:,.0f}; {figures['messages']:,} messages, "
                   f"{figures['cpu_seconds']:.2f} CPU s)")
         if args.pacing:
-            run_pacing(60 if args.quick else 200)
+            margins = tuple(float(m) / 1000 for m in args.margins.split(",") if m.strip()) if args.margins else ()
+            run_pacing(60 if args.quick else 200, margins=margins)
         return 0
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = set(datasets) - set(FULL_SCALES)
