@@ -111,6 +111,10 @@ class Sandbox:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
     def requests(self) -> list[dict]:
         return [entry for entry in self.admin("/_sandbox/requests") if entry["path"].startswith("/v1")]
 
@@ -142,6 +146,8 @@ class Result:
     rate_limited: int = 0
     peak_rss_mb: float = 0.0
     cpu_seconds: float = 0.0
+    first_request_seconds: float = 0.0  # from process start to the sandbox's first App API request
+    sandbox_cpu_seconds: float = 0.0  # the sandbox's own CPU during the run (it shares the cores)
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -205,7 +211,9 @@ def run_component(sandbox: Sandbox, dataset: str, scale: int, workdir: Path) -> 
     sandbox.admin("/_sandbox/requests/reset", "POST")
     log_path = data / "component.log"
     result = Result(dataset, scale)
+    sandbox_cpu = sandbox.cpu_seconds()
     with log_path.open("w") as log:
+        started_at = time.time()  # the sandbox logs arrivals on the wall clock
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, str(ROOT / "src" / "component.py")], cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
@@ -231,7 +239,9 @@ def run_component(sandbox: Sandbox, dataset: str, scale: int, workdir: Path) -> 
     result.exit_code = process.returncode
     result.cpu_seconds = usage.ru_utime + usage.ru_stime
     result.peak_rss_mb = max(peak, usage.ru_maxrss * 1024) / 2**20  # ru_maxrss: KiB on Linux
+    result.sandbox_cpu_seconds = sandbox.cpu_seconds() - sandbox_cpu
     entries = sandbox.requests()
+    result.first_request_seconds = min((entry["t"] for entry in entries), default=started_at) - started_at
     result.requests = len(entries)
     result.rate_limited = sum(1 for entry in entries if entry["status"] == 429)
     result.records = sum(count_records(data / "out" / "tables" / f"{table}.csv") for table in TABLES[dataset])
@@ -259,13 +269,12 @@ def run_datasets(datasets: list[str], scales: dict, workdir: Path) -> list[Resul
 
 
 def run_processing(pages: int = 100, repeats: int = 5) -> dict:
-    """Messages pages (JSON bytes from the sandbox's generator) through Messages._read_window, on one thread.
+    """Messages pages (JSON bytes from the sandbox's generator) through the messages chain writer, on one thread.
 
     The pass is repeated and the median reported (with the range): on shared cores one pass can be a third slower
     than the next for reasons outside the process.
     """
-    from datasets.base import RunContext
-    from datasets.messages import SPEC, Messages, Window
+    from datasets.messages import SPEC, write_pages
     from output import TableWriter
     from progress import Progress
     from sandbox.settings import SandboxSettings
@@ -277,19 +286,12 @@ def run_processing(pages: int = 100, repeats: int = 5) -> dict:
     bodies = [dumps({"messages": [workspace.message(top - p * 1000 - k) for k in range(1000)],
                      "next": "x" if p + 1 < pages else ""}) for p in range(pages)]
 
-    class PageClient:
-        def paginate(self, method: str, path: str, params: dict | None = None, **_: object):
-            for body in bodies:
-                yield json.loads(body)  # as CustomerIoClient does with the response body
-
     def one_pass() -> tuple[int, float, float]:
         with tempfile.TemporaryDirectory() as tmp:
-            ctx = RunContext(client=PageClient(), component=None, tables_dir=Path(tmp) / "tables",
-                             incremental_load=True, now=workspace.anchor)
             cpu, wall = time.process_time(), time.perf_counter()
-            writer = TableWriter(ctx.tables_dir, SPEC)
-            rows, _ = Messages._read_window(ctx, writer.chain((0, 0)), Window(0, None, 0, 0, workspace.anchor),
-                                            Progress("messages", interval=1e9))
+            writer = TableWriter(Path(tmp) / "tables", SPEC)
+            pages = (json.loads(body).get("messages") or [] for body in bodies)  # as the client parses a body
+            rows, _ = write_pages(writer, (0, 0), pages, Progress("messages", interval=1e9))
             result = writer.close()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         assert rows == result.rows == pages * 1000, (rows, result.rows)
@@ -374,19 +376,19 @@ def run_pacing(requests_per_client: int = 200, threads: int = 8, margins: tuple[
 
 
 HEADER = ("dataset", "scale", "records", "seconds", "records/s", "share of bound", "requests", "requests/s", "429s",
-          "peak RSS MB", "CPU s")
+          "peak RSS MB", "CPU s", "first request s")
 
 
 def row_cells(r: Result) -> list[str]:
     share = f"{100 * r.share:.0f}%" if BOUNDS[r.dataset] else f"{100 * r.share:.0f}% of 100k/s"
     return [r.dataset, f"{r.scale:,}", f"{r.records:,}", f"{r.seconds:.1f}", f"{r.rate:,.0f}", share,
             f"{r.requests:,}", f"{r.request_rate:.2f}", f"{r.rate_limited}", f"{r.peak_rss_mb:.0f}",
-            f"{r.cpu_seconds:.1f}"]
+            f"{r.cpu_seconds:.1f}", f"{r.first_request_seconds:.2f}"]
 
 
 def row_text(r: Result) -> str:
     return "  ".join(f"{h}={c}" for h, c in zip(HEADER, row_cells(r), strict=True)) + (
-        f"  ({'; '.join(r.notes)})" if r.notes else "")
+        f"  sandbox CPU s={r.sandbox_cpu_seconds:.1f}") + (f"  ({'; '.join(r.notes)})" if r.notes else "")
 
 
 def print_table(results: list[Result]) -> None:

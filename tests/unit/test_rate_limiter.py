@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 
@@ -61,7 +62,7 @@ def test_requests_are_planned_evenly_no_burst_at_the_start():
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
     times = sends(limiter, 12)
     assert times[0] == 100.0  # the first request goes at once
-    assert [b - a for a, b in zip(times, times[1:], strict=False)] == pytest.approx([INTERVAL] * 11)
+    assert [b - a for a, b in itertools.pairwise(times)] == pytest.approx([INTERVAL] * 11)
 
 
 def test_idle_time_does_not_allow_a_burst():
@@ -93,7 +94,7 @@ def test_after_a_long_stall_the_catch_up_is_spaced_not_a_burst():
     fake = FakeClock(late=lambda: next(lateness))
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
     times = sends(limiter, 40)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) == pytest.approx(0.05)  # half an interval at the closest
     assert min(times[i + 10] - times[i] for i in range(len(times) - 10)) >= SPAN - 1e-9
 
@@ -183,7 +184,7 @@ def test_threads_take_turns_and_the_window_holds_for_all_of_them():
     times = sorted(t for result in results for t in result)
     assert len(times) == threads_count * per_thread == limiter.acquisitions
     assert min(times[i + 10] - times[i] for i in range(len(times) - 10)) >= SPAN - 1e-9
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.05 - 1e-9
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.05 - 1e-9
 
 
 def test_a_constant_clock_and_a_sleep_that_does_nothing_do_not_hang():
@@ -213,4 +214,4 @@ def test_sends_never_come_sooner_than_the_window_allows(rate, margin, gaps):
         assert times[-1] >= before
     for i in range(len(times) - per_window):
         assert times[i + per_window] - times[i] >= per_window / rate + margin - 1e-9
-    assert all(b - a >= limiter.spacing - 1e-9 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= limiter.spacing - 1e-9 for a, b in itertools.pairwise(times))
