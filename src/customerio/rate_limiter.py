@@ -9,6 +9,11 @@ long as the server sees each request within ``margin`` of the time recorded here
 the plan: the next requests catch up (at least ``spacing`` apart, half of ``1 / rate`` by default), so a busy
 machine costs little of the rate.
 
+The margin adapts: a busy machine (threads that parse pages while another one should be sending, a server that
+is slow to read what arrives) delays requests by more than a few milliseconds, so each 429 (``pause()``) doubles
+the margin, up to ``MAX_MARGIN``, and every ``RELAX_AFTER`` requests without a 429 take a millisecond off it again,
+down to the configured margin. A quiet run keeps the few milliseconds; a loaded one settles where no 429 comes.
+
 Thread safety: callers take turns (the ``_turn`` lock); the caller whose turn it is sleeps until its time, records
 it and hands the turn on. ``pause(seconds)`` lets no request start before now + seconds; the client calls it on a
 429 so every thread waits, not only the one that was rate limited (a sleeper woken after a pause waits again).
@@ -21,7 +26,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-DEFAULT_MARGIN = 0.010  # seconds; `bench/run.py --pacing` measures the 429 share of other margins
+DEFAULT_MARGIN = 0.010  # seconds; see `bench/run.py --pacing` for the 429 share of other margins
+MAX_MARGIN = 0.080  # seconds: the most a run of 429s widens the margin to (a flat 9.5/s is 52 ms per 11 requests)
+RELAX_AFTER = 100  # requests without a 429 after which the margin narrows by RELAX_STEP
+RELAX_STEP = 0.001
 
 
 class RateLimiter:
@@ -33,12 +41,11 @@ class RateLimiter:
         if not 0 <= margin < window:
             raise ValueError("margin must be at least 0 and shorter than the window")
         self.rate_per_second = float(rate_per_second)
-        self.margin = float(margin)
+        self.base_margin = float(margin)
+        self.margin = self.base_margin  # widened by 429s (pause), narrowed again while none come
         self.window = float(window)
         # How many requests one window may hold (at least one; a rate below 1/s stretches the window instead).
         self._per_window = max(1, int(self.rate_per_second * self.window))
-        self._span = self._per_window / self.rate_per_second + self.margin  # what _per_window + 1 sends span
-        self.interval = self._span / self._per_window  # the planned distance between two requests
         self.spacing = 0.5 / self.rate_per_second if spacing is None else float(spacing)
         self._clock = clock
         self._sleep = sleep
@@ -49,6 +56,17 @@ class RateLimiter:
         self._not_before = float("-inf")
         self._pauses = 0
         self._acquisitions = 0
+        self._calm = 0  # requests since the last pause
+
+    @property
+    def _span(self) -> float:
+        """What _per_window + 1 consecutive requests span at least."""
+        return self._per_window / self.rate_per_second + self.margin
+
+    @property
+    def interval(self) -> float:
+        """The planned distance between two requests."""
+        return self._span / self._per_window
 
     @property
     def effective_rate(self) -> float:
@@ -93,12 +111,17 @@ class RateLimiter:
                 # that woke late is caught up with, within the window check above.
                 self._next_slot = allowed + self.interval
                 self._acquisitions += 1
+                self._calm += 1
+                if self._calm >= RELAX_AFTER and self.margin > self.base_margin:
+                    self._calm = 0
+                    self.margin = max(self.base_margin, self.margin - RELAX_STEP)
         return now
 
     def pause(self, seconds: float) -> None:
-        """Let no request start before now + ``seconds`` (never moves the limit earlier)."""
-        if seconds <= 0:
-            return
+        """A 429: let no request start before now + ``seconds`` (never earlier), and widen the margin."""
         with self._lock:
-            self._not_before = max(self._not_before, self._clock() + seconds)
-            self._pauses += 1
+            self.margin = min(max(MAX_MARGIN, self.base_margin), max(self.margin * 2, self.margin + RELAX_STEP))
+            self._calm = 0
+            if seconds > 0:
+                self._not_before = max(self._not_before, self._clock() + seconds)
+                self._pauses += 1
