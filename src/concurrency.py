@@ -118,8 +118,8 @@ class BoundedExecutor:
 class ReadAhead(Generic[T]):
     """Iterate ``source`` in its own thread, up to ``ahead`` items ahead of the consumer.
 
-    The producer's exception is raised in the consumer. ``close()`` (or leaving the ``with`` block) stops the
-    producer at its next item, waits for it and closes ``source``.
+    The producer's exception is raised in the consumer. ``stop()`` asks the producer to stop at its next item;
+    ``close()`` (or leaving the ``with`` block) also waits for it, and the producer closes ``source``.
     """
 
     def __init__(self, source: Iterable[T], ahead: int = 1, *, name: str = "read-ahead") -> None:
@@ -162,11 +162,14 @@ class ReadAhead(Generic[T]):
             raise item.exc
         return item
 
+    def stop(self) -> None:
+        """Ask the producer to stop at its next item (does not wait: it may be inside a request)."""
+        self._stopped.set()
+
     def close(self) -> None:
+        """Stop the producer and wait for it (it closes ``source``)."""
         self._stopped.set()
         self._thread.join()
-
-    stop = close
 
     def __enter__(self) -> Self:
         return self
@@ -286,11 +289,6 @@ class KeyedTasks(Generic[K, R]):
                 return None
             key, _, fn, args = heapq.heappop(self._queued)
             return key, fn, args
-
-    @property
-    def queued(self) -> int:
-        with self._lock:
-            return len(self._queued)
 
     def run(self) -> dict[K, R]:
         results: dict = {}

@@ -1,7 +1,7 @@
 """One rate limiter shared by every thread that calls the App API, paced by the times requests were really sent.
 
 Customer.io allows 10 requests per second per workspace and counts them in a sliding second. Requests are planned
-evenly at ``rate / (1 + margin)`` (9.9/s with the default 10 ms margin; pacing at a flat 9.5/s would give away 5%
+evenly at ``rate / (1 + margin)`` (9.8/s with the default 20 ms margin; pacing at a flat 9.5/s would give away 5%
 before anything else), and a request never goes before the one ``rate`` places earlier was really sent more than
 ``window + margin`` ago. The times that check uses are the moments callers really left ``acquire()`` (a thread
 that wakes late is recorded late), not the planned ones, so no sliding second holds more than ``rate`` requests as
@@ -10,9 +10,9 @@ the plan: the next requests catch up (at least ``spacing`` apart, half of ``1 / 
 machine costs little of the rate.
 
 The margin adapts: a busy machine (threads that parse pages while another one should be sending, a server that
-is slow to read what arrives) delays requests by more than a few milliseconds, so each 429 (``pause()``) doubles
-the margin, up to ``MAX_MARGIN``, and every ``RELAX_AFTER`` requests without a 429 take a millisecond off it again,
-down to the configured margin. A quiet run keeps the few milliseconds; a loaded one settles where no 429 comes.
+is slow to read what arrives) delays requests by more than that, so each 429 (``pause()``) widens the margin by
+``WIDEN_STEP``, up to ``MAX_MARGIN``, and every ``RELAX_AFTER`` requests without a 429 take a millisecond off
+it again, down to the configured margin. A quiet run keeps its margin; a loaded one settles where no 429 comes.
 
 Thread safety: callers take turns (the ``_turn`` lock); the caller whose turn it is sleeps until its time, records
 it and hands the turn on. ``pause(seconds)`` lets no request start before now + seconds; the client calls it on a
@@ -26,9 +26,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-DEFAULT_MARGIN = 0.010  # seconds; see `bench/run.py --pacing` for the 429 share of other margins
-MAX_MARGIN = 0.080  # seconds: the most a run of 429s widens the margin to (a flat 9.5/s is 52 ms per 11 requests)
-RELAX_AFTER = 100  # requests without a 429 after which the margin narrows by RELAX_STEP
+DEFAULT_MARGIN = 0.020  # seconds; see `bench/run.py --pacing` for the 429 share of other margins
+MAX_MARGIN = 0.060  # seconds: the most 429s widen the margin to (a flat 9.5/s is 52 ms per 11 requests)
+WIDEN_STEP = 0.015  # seconds added to the margin by each 429 (each costs a paused second: keep them rare)
+RELAX_AFTER = 500  # requests without a 429 after which the margin narrows by RELAX_STEP
 RELAX_STEP = 0.001
 
 
@@ -120,7 +121,7 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """A 429: let no request start before now + ``seconds`` (never earlier), and widen the margin."""
         with self._lock:
-            self.margin = min(max(MAX_MARGIN, self.base_margin), max(self.margin * 2, self.margin + RELAX_STEP))
+            self.margin = min(max(MAX_MARGIN, self.base_margin), self.margin + WIDEN_STEP)
             self._calm = 0
             if seconds > 0:
                 self._not_before = max(self._not_before, self._clock() + seconds)

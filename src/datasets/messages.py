@@ -164,6 +164,9 @@ class _Walk:
         try:
             first = next(pages, None)
             messages = (first.get("messages") or []) if first is not None else []
+            while first is not None and not messages and first.get("next"):  # an empty page that has `next`
+                first = next(pages, None)
+                messages = (first.get("messages") or []) if first is not None else []
             if first is not None and first.get("next") and window.split:
                 parts = split(window, messages, self._ctx.max_workers)
                 if parts:

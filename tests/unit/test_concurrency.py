@@ -93,8 +93,9 @@ def test_read_ahead_close_stops_and_closes_the_source():
 
     ahead = ReadAhead(source(), 1)
     assert next(ahead) == 0
-    ahead.stop()
+    ahead.stop()  # does not wait
     assert closed.wait(2)
+    ahead.close()
 
 
 # ---------------------------------------------------------------------------------------------------- Interleaved

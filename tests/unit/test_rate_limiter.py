@@ -131,13 +131,13 @@ def test_pause_holds_every_later_request():
     assert fake.sleeps[-1] == pytest.approx(2.0)
 
 
-def test_each_429_doubles_the_margin_up_to_a_cap_and_calm_narrows_it_again():
-    from customerio.rate_limiter import MAX_MARGIN, RELAX_AFTER, RELAX_STEP
+def test_each_429_widens_the_margin_up_to_a_cap_and_calm_narrows_it_again():
+    from customerio.rate_limiter import MAX_MARGIN, RELAX_AFTER, RELAX_STEP, WIDEN_STEP
 
     fake = FakeClock()
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
     limiter.pause(1.0)
-    assert limiter.margin == pytest.approx(2 * MARGIN)
+    assert limiter.margin == pytest.approx(MARGIN + WIDEN_STEP)
     for _ in range(10):
         limiter.pause(1.0)
     assert limiter.margin == pytest.approx(MAX_MARGIN)
