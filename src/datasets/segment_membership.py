@@ -79,12 +79,14 @@ class SegmentMembership(Dataset):
                 name="segment-membership") as pages:
             chains: dict[int, ChainWriter] = {}
             for segment, page in pages:
-                if page is None:  # the segment is read to its end
-                    progress.step()
-                    log.debug("Segment %s: %s members.", segment.segment_id, f"{segment.rows:,}")
-                    continue
-                if page is _GONE:
-                    self._gone(segment)
+                if page is None or page is _GONE:  # the segment is read to its end, or answered 404
+                    if page is _GONE:
+                        self._gone(segment)
+                    else:
+                        log.debug("Segment %s: %s members.", segment.segment_id, f"{segment.rows:,}")
+                    finished = chains.pop(segment.position, None)
+                    if finished is not None:
+                        finished.close()  # a closed chain keeps only what the merge needs
                     progress.step()
                     continue
                 identifiers = _take_members(page, segment.path)  # parses the page, then releases it
