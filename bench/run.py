@@ -19,8 +19,11 @@ membership dataset's own run. `--pacing` compares flat pacers (exactly 10/s; 9.5
 our limiter against the sandbox (`--margins 5,20` tries other margins). `--daily` counts the requests of a
 continued daily run ("continue since last run", one day of new data). A full run does all of them.
 
+`--catalogue` times every declared dataset of a large workspace (500 campaigns x 5 actions, 2,000 newsletters x 2
+contents, 50 broadcasts, 50 transactional messages) against the bound of 10 requests/s.
+
 Usage: python bench/run.py [--quick] [--datasets messages,customers,activities,segment_membership]
-                           [--processing] [--pacing [--margins MS,...]] [--daily] [--no-write]
+                           [--processing] [--pacing [--margins MS,...]] [--daily] [--catalogue] [--no-write]
 """
 
 from __future__ import annotations
@@ -488,6 +491,51 @@ def run_pacing(requests_per_client: int = 200, threads: int = 8, margins: tuple[
     return figures
 
 
+# ----------------------------------------------------------------------------------------------------- catalogue
+
+CATALOGUE_SIZES = {"campaigns": 500, "actions_per_campaign": 5, "newsletters": 2000, "contents_per_newsletter": 2,
+                   "broadcasts": 50, "transactional": 50}
+CATALOGUE_QUICK_SIZES = {"campaigns": 50, "actions_per_campaign": 5, "newsletters": 200, "contents_per_newsletter": 2,
+                         "broadcasts": 10, "transactional": 10}
+
+
+def run_catalogue(quick: bool = False) -> dict:
+    """The whole catalogue (every declared dataset) of a large workspace, against the bound of 10 requests/s."""
+    from datasets import REGISTRY
+
+    sizes = CATALOGUE_QUICK_SIZES if quick else CATALOGUE_SIZES
+    with tempfile.TemporaryDirectory(prefix="cio-bench-catalogue-") as tmp, \
+            Sandbox(scenario="catalogue", **sizes) as sandbox:
+        data = Path(tmp)
+        (data / "in").mkdir()
+        (data / "out" / "tables").mkdir(parents=True)
+        parameters = {"#api_secret": API_KEY, "incremental_output": 1, **dict.fromkeys(REGISTRY.flags(), True)}
+        (data / "config.json").write_text(json.dumps({"parameters": parameters, "action": "run"}))
+        (data / "in" / "state.json").write_text("{}")
+        env = {**os.environ, "KBC_DATADIR": str(data), "CUSTOMERIO_API_URL": sandbox.url, "PYTHONUNBUFFERED": "1"}
+        sandbox.admin("/_sandbox/requests/reset", "POST")
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, str(ROOT / "src" / "component.py")], cwd=ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        errors = process.stderr.read()
+        entries = sandbox.requests()
+        rows = sum(count_records(path) for path in (data / "out" / "tables").glob("*.csv"))
+    code = os.waitstatus_to_exitcode(status)
+    figures = {"sizes": sizes, "seconds": seconds, "requests": len(entries), "rows": rows,
+               "rate": len(entries) / seconds, "bound_seconds": len(entries) / RATE_LIMIT,
+               "rate_limited": sum(1 for entry in entries if entry["status"] == 429),
+               "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime, "exit": code}
+    print(f"catalogue ({', '.join(f'{k} {v:,}' for k, v in sizes.items())}): {rows:,} rows, {len(entries):,} requests "
+          f"in {seconds:.1f} s = {figures['rate']:.2f} requests/s ({100 * figures['rate'] / RATE_LIMIT:.0f}% of the "
+          f"10/s bound, which needs {figures['bound_seconds']:.0f} s), {figures['rate_limited']} answered 429, peak "
+          f"RSS {figures['peak_rss_mb']:.0f} MB, {figures['cpu_seconds']:.1f} CPU s, exit {code}", flush=True)
+    if code:
+        print(errors[-3000:], file=sys.stderr)
+    return figures
+
+
 # ------------------------------------------------------------------------------------------------------ output
 
 
@@ -641,9 +689,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pacing", action="store_true", help="only compare 10/s against our limiter's pacing")
     parser.add_argument("--daily", action="store_true", help="only count the requests of a continued daily run")
     parser.add_argument("--margins", default="", help="with --pacing: also try these margins, in ms (e.g. 2,10)")
+    parser.add_argument("--catalogue", action="store_true", help="only time the whole catalogue of a large workspace")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmark.md and .png")
     args = parser.parse_args(argv)
     scales = QUICK_SCALES if args.quick else FULL_SCALES
+    if args.catalogue:
+        return run_catalogue(args.quick)["exit"]
     if args.daily:
         workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
         run_daily([d.strip() for d in args.datasets.split(",")], scales, workdir)

@@ -27,6 +27,9 @@ def parse_args(argv: list[str] | None = None) -> SandboxSettings:
     p.add_argument("--membership", type=int, default=None, help="total membership rows over all segments")
     p.add_argument("--segments", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    for size in ("campaigns", "actions-per-campaign", "newsletters", "contents-per-newsletter", "broadcasts",
+                 "transactional"):
+        p.add_argument(f"--{size}", type=int, default=None, help="catalogue size (see sandbox/entities.py)")
     p.add_argument("--empty-page-every", type=int, default=None,
                    help="every Kth page of a messages/activities/membership chain is empty but has next (0: 7/5/3)")
     p.add_argument("--api-key", default=None)

@@ -7,10 +7,14 @@ Grammar (reference §4.4): a node is an object with exactly one key of
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .workspace import Workspace
+
+class Memberships(Protocol):
+    """What a filter needs from the workspace (a protocol, so this module does not import workspace.py)."""
+
+    def is_member(self, segment_id: int, j: int) -> bool: ...
+
 
 # A compiled predicate takes (person index, lazy attribute getter) and returns bool.
 Predicate = Callable[[int, Callable[[], dict]], bool]
@@ -30,7 +34,7 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def compile_filter(node: object, workspace: Workspace, pointer: str = "/filter") -> Predicate:
+def compile_filter(node: object, workspace: Memberships, pointer: str = "/filter") -> Predicate:
     """Validate `node` and return a predicate. Raises FilterError with a JSON pointer to the offending part."""
     if not isinstance(node, dict):
         raise FilterError(pointer, "filter must be an object")

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
+from . import catalogue_api
 from .api import LIMITED_PATHS, Api, ApiError, Request, Response, error_response, json_response, s3_error
 from .faults import Decision, Faults
 from .settings import SandboxSettings
@@ -109,6 +110,7 @@ class SandboxServer:
         secret = hashlib.sha256(f"sandbox-secret:{self.settings.seed}".encode()).digest()
         self.faults = Faults(self.settings.seed, self.settings.faults)
         self.api = Api(self.workspace, self.faults, self.settings, secret)
+        self.api.routes += catalogue_api.CatalogueApi(self.workspace, self.settings, self.api.codec).routes
         self.limiter = RateLimiter(self.settings.rate_limit) if self.settings.rate_limit > 0 else None
         # A live list (tests may .clear() it); trimmed to the newest request_log_limit entries in batches.
         self._log: list[dict] = []
@@ -317,6 +319,8 @@ class SandboxServer:
                 if not self.delete_segment(sid):
                     return json_response(error_body(404, "unknown segment"), 404)
                 return json_response({"deleted": sid})
+            if (catalogue := catalogue_api.admin(self.workspace.entities, req)) is not None:
+                return catalogue
         except (ValueError, TypeError) as exc:
             return json_response(error_body(400, str(exc)), 400)
         return json_response(error_body(404, f"no such admin endpoint: {method} {req.path}"), 404)

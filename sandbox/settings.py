@@ -8,6 +8,17 @@ from dataclasses import dataclass
 SCENARIOS: dict[str, dict] = {
     "test": {},
     "demo": {},
+    # The benchmark's large catalogue (issue 11): ~4,700 fan-out requests at 10 per second.
+    "catalogue": {
+        "campaigns": 500,
+        "actions_per_campaign": 5,
+        "newsletters": 2000,
+        "contents_per_newsletter": 2,
+        "broadcasts": 50,
+        "transactional": 50,
+        "latency_ms": 100.0,
+        "jitter_ms": 50.0,
+    },
     "bench": {
         "people": 100_000,
         "messages": 1_000_000,
@@ -49,6 +60,19 @@ class SandboxSettings:
     message_days: int = 426  # messages spread over ~14 months before the anchor
     activity_days: int = 40  # activities spread over 40 days (the API returns only the last 30)
     request_log_limit: int = 200_000
+    # Catalogue sizes (sandbox/entities.py). The hand-written entities of catalog.py come first; counts above
+    # theirs (7 campaigns, 3 newsletters, 2 broadcasts, 2 transactional) are generated.
+    campaigns: int = 7
+    actions_per_campaign: int = 3  # actions of each generated campaign
+    newsletters: int = 3
+    contents_per_newsletter: int = 2  # contents (languages or A/B variants) of each generated newsletter
+    broadcasts: int = 2
+    transactional: int = 2
+    object_types: int = 2
+    objects_per_type: int = 12
+    relationships_per_object: int = 3  # people related to an object: 0 .. 4x this, varying per object
+    sender_identities: int = 7
+    suppressions: int = 1203  # bounces; blocks a third, spam reports a seventh, invalid emails none
     empty_page_every: int = 0  # QUIRK frequency: every Kth page of a chain is empty but has `next`; 0 = 7/5/3
 
     @classmethod

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from hashlib import blake2b
 
 from . import catalog
+from .entities import Entities
 from .filters import compile_filter
 from .settings import SandboxSettings
 from .util import delivery_id, digest, ulid, weighted_table
@@ -142,7 +143,8 @@ class Workspace:
         self._t0 = time.monotonic()
         self.people_count = max(0, settings.people)
         self.deleted_people_count = max(2, self.people_count // 25) if self.people_count else 0
-        self._campaigns = [dict(c) for c in catalog.CAMPAIGNS]
+        self.entities = Entities(settings)  # campaigns, newsletters, broadcasts, objects... (sandbox/entities.py)
+        self._campaigns = self.entities.campaigns()
         self._segments = catalog.segments(max(0, settings.segments))
         densities = catalog.segment_densities(len(self._segments), self.people_count, settings.membership)
         self._thresholds = {s["id"]: int(d * (1 << 64)) for s, d in zip(self._segments, densities, strict=True)}
@@ -171,7 +173,7 @@ class Workspace:
 
     # ------------------------------------------------------------------ catalogue
     def campaigns(self) -> list[dict]:
-        return json.loads(json.dumps(self._campaigns))
+        return self.entities.campaigns()
 
     def segments(self) -> list[dict]:
         return [dict(s) for s in self._segments if s["id"] not in self._deleted_segments]

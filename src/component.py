@@ -17,7 +17,7 @@ from keboola.component.exceptions import UserException
 from keboola.component.sync_actions import MessageType, SelectElement, ValidationResult
 
 from configuration import Configuration, ConfigurationError, load_configuration
-from customerio import CustomerIoClient, RateLimiter, resolve_base_url
+from customerio import CustomerIoClient, RateLimiter, resolve_base_url, response_part
 from customerio.errors import CustomerIoError
 from datasets import REGISTRY, RunContext
 from memory import freeze_startup_objects, pin_mmap_threshold
@@ -100,7 +100,7 @@ class Component(ComponentBase):
         """One cheap request shared by the sync actions; errors become the sentence a run would print."""
         with self._client(config) as client:
             try:
-                return client.request_json("GET", "/v1/segments").get("segments") or []
+                return response_part(client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
             except CustomerIoError as exc:
                 raise UserException(str(exc)) from None
 

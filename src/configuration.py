@@ -15,10 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from customerio.catalog import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES, is_activity_type
 from customerio.filters import FilterError, parse_filter
+from datasets import REGISTRY  # keys, run order and kinds; the registry never imports this module
 
 log = logging.getLogger(__name__)
 
@@ -177,14 +178,15 @@ class SegmentMembershipSettings(_Section):
         return list(dict.fromkeys(ids))
 
 
-class Configuration(BaseModel):
+class _Configuration(BaseModel):
+    """The settings every run has, and the settings section of each dataset with real logic (one field per
+    registry Section). The datasets' on/off flags are added from the registry below (``Configuration``)."""
+
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     api_secret: str = Field(alias="#api_secret", repr=False)
     api_region: Region = Region.US
     incremental_output: bool = True
-    campaigns: bool = False
-    segments: bool = False
     activities: ActivitiesSettings | None = None
     messages: MessagesSettings | None = None
     customers: CustomersSettings | None = None
@@ -214,16 +216,12 @@ class Configuration(BaseModel):
             return bool(value)
         raise ValueError("must be 0 (full load) or 1 (incremental update)")
 
-    @field_validator("campaigns", "segments", "debug", mode="before")
+    @field_validator("debug", mode="before")
     @classmethod
-    def _flag(cls, value: Any) -> bool:
-        if value is None:
-            return False
-        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
-            return bool(value)
-        raise ValueError("must be true or false")
+    def _debug(cls, value: Any) -> bool:
+        return _flag(value)
 
-    @field_validator("activities", "messages", "customers", "segment_membership", mode="before")
+    @field_validator(*REGISTRY.sections(), mode="before")
     @classmethod
     def _optional_section(cls, value: Any) -> Any:
         # The UI stores an optional section as a list of at most one object; an empty list means "off".
@@ -245,14 +243,24 @@ class Configuration(BaseModel):
         return "incremental" if self.incremental_output else "full"
 
     def enabled_datasets(self) -> list[str]:
-        keys = []
-        for key in ("campaigns", "segments"):
-            if getattr(self, key):
-                keys.append(key)
-        for key in ("messages", "activities", "customers", "segment_membership"):
-            if getattr(self, key) is not None:
-                keys.append(key)
-        return keys
+        """The datasets switched on, in the registry's run order."""
+        return REGISTRY.enabled(self)
+
+
+def _flag(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise ValueError("must be true or false")
+
+
+# One boolean per declared dataset of the registry, off unless set.
+Configuration = create_model(
+    "Configuration", __base__=_Configuration, __module__=__name__,
+    __validators__={"_flags": field_validator(*REGISTRY.flags(), mode="before")(lambda cls, value: _flag(value))},
+    **{key: (bool, REGISTRY[key].default) for key in REGISTRY.flags()},
+)
 
 
 def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuration:
@@ -270,8 +278,7 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
     except ValidationError as exc:
         raise ConfigurationError(_hide_secret(_sentence(exc), parameters.get("#api_secret"))) from None
     if for_run and not config.enabled_datasets():
-        raise ConfigurationError("No dataset is selected: enable at least one of campaigns, segments, messages, "
-                                 "activities, customers or segment_membership.")
+        raise ConfigurationError(REGISTRY.no_dataset_sentence())
     return config
 
 

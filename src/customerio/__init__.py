@@ -1,6 +1,6 @@
 """Customer.io App API client (no Keboola imports)."""
 
-from .client import ClientStats, CustomerIoClient, DeferredPage, parse_retry_after
+from .client import STATUS_ERRORS, ClientStats, CustomerIoClient, DeferredPage, parse_retry_after, response_part
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -18,6 +18,7 @@ from .regions import REGIONS, resolve_base_url
 
 __all__ = [
     "REGIONS",
+    "STATUS_ERRORS",
     "AuthenticationError",
     "BadRequestError",
     "ClientStats",
@@ -34,4 +35,5 @@ __all__ = [
     "ServerError",
     "parse_retry_after",
     "resolve_base_url",
+    "response_part",
 ]

@@ -66,6 +66,16 @@ BACKOFF_CAP = 30.0  # seconds; longest single exponential wait
 DETAIL_LIMIT = 300  # characters of the API's error detail quoted in a BadRequestError
 STATUS_PAGE = "https://status.customerio.com/"
 
+# The statuses that end a call at once, each with its typed error: (method, path, status, detail()) -> error.
+# detail() is the API's own explanation, read only for the errors that quote it.
+STATUS_ERRORS: dict[int, Callable[[str, str, int, Callable[[], str]], CustomerIoError]] = {
+    400: lambda method, path, status, detail: BadRequestError.for_request(method, path, status, detail()),
+    401: lambda method, path, status, detail: AuthenticationError.for_request(method, path),
+    403: lambda method, path, status, detail: PermissionDeniedError.for_request(method, path),
+    404: lambda method, path, status, detail: NotFoundError.for_request(method, path),
+    422: lambda method, path, status, detail: BadRequestError.for_request(method, path, status, detail()),
+}
+
 _KEY_PATTERN = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: anything else breaks the header
 
 T = TypeVar("T")
@@ -489,14 +499,8 @@ class CustomerIoClient:
             raise _RateLimitedFor(f"answered 429 (rate limited, Retry-After {wait:g} s)", status=429, wait=wait)
         if status in RETRY_STATUSES:
             raise self._transient(call, f"answered {status}", status=status)
-        if status == 401:
-            raise AuthenticationError.for_request(call.method, call.path)
-        if status == 403:
-            raise PermissionDeniedError.for_request(call.method, call.path)
-        if status == 404:
-            raise NotFoundError.for_request(call.method, call.path)
-        if status in (400, 422):
-            raise BadRequestError.for_request(call.method, call.path, status, self._error_detail(response))
+        if status in STATUS_ERRORS:
+            raise STATUS_ERRORS[status](call.method, call.path, status, lambda: self._error_detail(response))
         if status >= 500:
             raise ServerError(f"Customer.io is unavailable: {call.endpoint} answered {status}; try again later "
                               f"(see {STATUS_PAGE}).", status=status, path=call.path)
@@ -551,6 +555,24 @@ class CustomerIoClient:
         raise CustomerIoError(
             f"The download link {call.endpoint} answered {status}: request a fresh download URL and try again.",
             status=status, path=call.path)
+
+
+def response_part(body: Mapping[str, Any], key: str, endpoint: str, *, kind: type = list,
+                  required: bool = False) -> Any:
+    """The one shape check of an App API answer: ``body[key]`` must be a ``kind`` (list or dict).
+
+    A missing or null part counts as empty (``[]`` / ``{}``) unless ``required``; anything else raises
+    InvalidResponseError naming the endpoint ("GET /v1/x") and the part.
+    """
+    value = body.get(key)
+    if value is None and not required:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    noun = "list" if kind is list else "object"
+    method, _, path = endpoint.partition(" ")
+    raise InvalidResponseError(f"Customer.io answered {endpoint} without {'an' if noun == 'object' else 'a'} "
+                               f"'{key}' {noun}; try again later.", path=path.split("?", 1)[0] or method)
 
 
 def _looks_like_json_object(body: bytes) -> bool:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from configuration import AttributesLayout, CustomersMode, CustomersSettings
+from customerio import response_part
 from customerio.errors import InvalidResponseError
 from output import ChainWriter, TableSpec, TableWriter, to_cell, to_json
 
@@ -260,17 +261,12 @@ class Customers(Dataset):
     def _search_pages(self, ctx: RunContext, filter_: dict) -> Iterator[list[tuple[str, str, str]]]:
         for page in ctx.client.paginate("POST", SEARCH_PATH, params={"limit": self.SEARCH_LIMIT},
                                         json_body={"filter": filter_}):
-            identifiers = page.get("identifiers")
-            if identifiers is None:
-                if page.get("ids"):
-                    raise InvalidResponseError(
-                        f"Customer.io answered POST {SEARCH_PATH} with 'ids' but without 'identifiers', so people "
-                        "cannot be read by cio_id; try again later and contact Customer.io support if it persists.",
-                        path=SEARCH_PATH)
-                identifiers = []
-            if not isinstance(identifiers, list):
-                raise InvalidResponseError(f"Customer.io answered POST {SEARCH_PATH} with 'identifiers' that is not "
-                                           "a list; try again later.", path=SEARCH_PATH)
+            if page.get("identifiers") is None and page.get("ids"):
+                raise InvalidResponseError(
+                    f"Customer.io answered POST {SEARCH_PATH} with 'ids' but without 'identifiers', so people "
+                    "cannot be read by cio_id; try again later and contact Customer.io support if it persists.",
+                    path=SEARCH_PATH)
+            identifiers = response_part(page, "identifiers", f"POST {SEARCH_PATH}")
             yield [(cell(item.get("cio_id")), cell(item.get("id")), cell(item.get("email")))
                    for item in identifiers if isinstance(item, dict)]
 
@@ -303,12 +299,7 @@ class Customers(Dataset):
         """
         response = ctx.client.request_json("POST", ATTRIBUTES_PATH, params={"id_type": "cio_id"},
                                            json_body={"ids": ids})
-        items = response.get("customers")
-        if items is None:
-            items = []
-        if not isinstance(items, list):
-            raise InvalidResponseError(f"Customer.io answered POST {ATTRIBUTES_PATH} without a 'customers' list; "
-                                       "try again later.", path=ATTRIBUTES_PATH)
+        items = response_part(response, "customers", f"POST {ATTRIBUTES_PATH}")
         found: dict[str, dict] = {}
         unmatched: list[dict] = []
         wanted = set(ids)

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from configuration import CustomersSettings
+from customerio import response_part
 from customerio.errors import CustomerIoError, ExpiredDownloadError, InvalidResponseError, ServerError
 
 from .base import RunContext
@@ -67,7 +68,7 @@ def run_export(ctx: RunContext, settings: CustomersSettings, output: Output, *, 
     attributes = list(settings.attributes)
     body = {"filters": settings.filter or everyone, "attributes": attributes}
     created = ctx.client.request_json("POST", CREATE_PATH, json_body=body)
-    export = _export_of(created, CREATE_PATH)
+    export = _export_of(created, f"POST {CREATE_PATH}")
     export_id = export.get("id")
     if export_id in (None, ""):
         raise InvalidResponseError(f"Customer.io answered POST {CREATE_PATH} without an export id; try again later.",
@@ -111,7 +112,7 @@ def wait_for_export(ctx: RunContext, export_id: Any, export: dict, deadline: flo
                 path=path)
         sleep(interval)
         interval = min(interval * POLL_FACTOR, POLL_MAX)
-        export = _export_of(ctx.client.request_json("GET", path), path)
+        export = _export_of(ctx.client.request_json("GET", path), f"GET {path}")
         log.debug("Customers export %s: status %s after %.0f s.", export_id, export.get("status"), clock() - started)
 
 
@@ -149,11 +150,7 @@ def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: 
 
 
 def _export_of(response: dict, path: str) -> dict:
-    export = response.get("export")
-    if not isinstance(export, dict):
-        raise InvalidResponseError(f"Customer.io answered {path} without an 'export' object; try again later.",
-                                   path=path)
-    return export
+    return response_part(response, "export", path, kind=dict, required=True)
 
 
 def _check_failed(export: dict, export_id: Any) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from concurrency import Interleaved
-from customerio import DeferredPage
+from customerio import DeferredPage, response_part
 from customerio.errors import InvalidResponseError, NotFoundError
 from output import ChainWriter, TableSpec, to_cell
 from progress import Progress
@@ -110,13 +110,7 @@ class SegmentMembership(Dataset):
 
     @staticmethod
     def _all_segments(ctx: RunContext) -> list[int]:
-        response = ctx.client.request_json("GET", "/v1/segments")
-        segments = response.get("segments")
-        if segments is None:
-            segments = []
-        if not isinstance(segments, list):
-            raise InvalidResponseError("Customer.io answered GET /v1/segments without a 'segments' list; try again "
-                                       "later.", path="/v1/segments")
+        segments = response_part(ctx.client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
         ids = {item["id"] for item in segments
                if isinstance(item, dict) and isinstance(item.get("id"), int) and not isinstance(item["id"], bool)}
         log.info("Segment membership: reading all %d segments.", len(ids))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -291,6 +292,7 @@ class TableWriter:
         self.known_columns = list(dict.fromkeys(known_columns))
         self._lock = threading.Lock()
         self._chains: dict[tuple, ChainWriter] = {}
+        self._stems = itertools.count()
         self._spool_dir: Path | None = None
         self._result: TableResult | None = None
         self._finished = False
@@ -311,7 +313,8 @@ class TableWriter:
             if chain is None:
                 if self._finished:
                     raise RuntimeError(f"Table {self.spec.name} is already closed.")
-                stem = f"chain-{len(self._chains)}"
+                # A counter, not len(self._chains): after discard_chain a length would name a live chain's spool.
+                stem = f"chain-{next(self._stems)}"
                 chain = ChainWriter(key, self._ensure_spool_dir(), stem, self._fixed_columns(), self._interned)
                 self._chains[key] = chain
             return chain

@@ -1,0 +1,265 @@
+"""Datasets declared as data, and the one reader that runs every declaration.
+
+A dataset that lists one endpoint, or one endpoint per parent record, is a ``Declaration``: its path, the key of
+the list in the answer, the paging style, an optional parent (another declaration whose records it is read for,
+and which of their fields enter the path and the row), its table and an optional per-record transform.
+
+How a declaration is read:
+
+* no parent: the endpoint's pages are read in order and every record becomes one row;
+* with a parent: the parent's records are read first (streamed, in order), then one chain of requests per parent
+  record runs concurrently under the client's shared rate limiter. Each parent writes its own chain of the table,
+  keyed by the parent's position, so the file lists the parents in their order whatever the timing. At most
+  ``window`` parents are in flight (bounded submission): memory does not grow with the number of parents.
+* a parent that answers 404 (deleted after it was listed) is skipped with a warning (``Parent.on_missing``);
+* a 403 ends the run with one sentence naming the dataset and what access to grant.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+from customerio import CustomerIoClient, response_part
+from customerio.errors import NotFoundError, PermissionDeniedError
+from output import TableSpec, TableWriter, flatten
+
+from .base import Dataset, RunContext, Tables
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+
+
+class Paging(StrEnum):
+    NONE = "none"  # one answer holds every record
+    CURSOR = "start/next"  # opaque `next` sent back as `start`; ends on a missing, null or empty `next`
+    OFFSET = "limit/offset"  # `offset` grows by `limit`; ends on a page shorter than `limit`
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The declaration this one is read for, once per parent record.
+
+    ``columns``: row column -> field of the parent record. These are the names the child's path may use
+    (``/v1/campaigns/{campaign_id}/actions``) and the first columns of every child row.
+    ``on_missing``: what a 404 of one parent means: ``skip`` (deleted mid-run: warn and go on) or ``fail``.
+    """
+
+    declaration: Declaration
+    columns: Mapping[str, str]
+    on_missing: str = "skip"
+    noun: str = "parent"  # how a log line names one parent ("campaign", "newsletter")
+
+
+@dataclass(frozen=True)
+class Declaration:
+    key: str  # configuration key, state key and name in messages (a parent-only declaration: any unique name)
+    path: str  # may hold {column} placeholders of the parent's columns (URL-quoted when filled in)
+    items_key: str  # the list in the answer ("actions"), or the object when ``items_kind`` is dict
+    table: TableSpec | None = None  # None: only read as another declaration's parent
+    paging: Paging = Paging.NONE
+    page_size: int | None = None  # `limit` sent with CURSOR/OFFSET paging (None: the API's default)
+    params: Mapping[str, Any] = field(default_factory=dict)  # fixed query parameters
+    method: str = "GET"
+    body: Callable[[Record], Any] | None = None  # JSON body built from the parent's columns (POST)
+    parent: Parent | None = None
+    items_kind: type = list  # list: every item is a record; dict: the object is handed whole to ``transform``
+    transform: Callable[[Any], Iterable[Record]] | None = None  # one item -> rows (strip, explode, lift)
+    title: str = ""  # how messages name the dataset ("campaign actions"); default: the key with spaces
+    access: str = ""  # what to grant when Customer.io answers 403 ("access to Campaigns")
+    records: tuple[Record, ...] | None = None  # fixed records instead of a request (a parent of fixed values)
+
+    @property
+    def name(self) -> str:
+        return self.title or self.key.replace("_", " ")
+
+    def lineage(self) -> list[Declaration]:
+        """This declaration and its parents, outermost first."""
+        chain = [self]
+        while chain[0].parent is not None:
+            chain.insert(0, chain[0].parent.declaration)
+        return chain
+
+
+class _PathFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return quote(str(value), safe="")
+
+
+_FORMAT = _PathFormatter()
+
+
+def path_for(declaration: Declaration, scope: Mapping[str, Any]) -> str:
+    return _FORMAT.format(declaration.path, **scope)
+
+
+# ------------------------------------------------------------------------------------------------------ reading
+def read_pages(client: CustomerIoClient, declaration: Declaration, scope: Mapping[str, Any]) -> Iterator[Any]:
+    """The checked parts (``items_key``) of every page of one endpoint, in order."""
+    path = path_for(declaration, scope)
+    endpoint = f"{declaration.method} {path}"
+    params = dict(declaration.params)
+    body = declaration.body(scope) if declaration.body else None
+    kind = declaration.items_kind
+    if declaration.paging is Paging.NONE:
+        page = client.request_json(declaration.method, path, params=params or None, json_body=body)
+        yield response_part(page, declaration.items_key, endpoint, kind=kind)
+    elif declaration.paging is Paging.CURSOR:
+        if declaration.page_size:
+            params["limit"] = declaration.page_size
+        for page in client.paginate(declaration.method, path, params=params, json_body=body):
+            yield response_part(page, declaration.items_key, endpoint, kind=kind)
+    else:
+        limit = declaration.page_size or 100
+        offset = 0
+        while True:
+            page = client.request_json(declaration.method, path, params={**params, "limit": limit, "offset": offset},
+                                       json_body=body)
+            items = response_part(page, declaration.items_key, endpoint, kind=list)
+            yield items
+            if len(items) < limit:
+                return
+            offset += limit
+
+
+def read_rows(client: CustomerIoClient, declaration: Declaration, scope: Mapping[str, Any]) -> Iterator[Record]:
+    """Every row of one endpoint (one parent): the parent's columns first, then the record's fields."""
+    if declaration.records is not None:
+        yield from (dict(record) for record in declaration.records)
+        return
+    prefix = dict(scope)
+    for items in read_pages(client, declaration, scope):
+        for item in items if declaration.items_kind is list else [items]:
+            if declaration.transform is not None:
+                records = declaration.transform(item)
+            else:
+                records = [item] if isinstance(item, dict) else []
+            for record in records:
+                yield {**prefix, **record} if prefix else record
+
+
+def parent_scopes(client: CustomerIoClient, declaration: Declaration) -> Iterator[dict[str, Any]]:
+    """The parent columns for each request of ``declaration`` (one empty scope without a parent), in order."""
+    parent = declaration.parent
+    if parent is None:
+        yield {}
+        return
+    for outer in parent_scopes(client, parent.declaration):
+        try:
+            for record in read_rows(client, parent.declaration, outer):
+                yield {column: record.get(source) for column, source in parent.columns.items()}
+        except NotFoundError:
+            if _missing(parent.declaration, outer):
+                continue
+            raise
+
+
+def _missing(declaration: Declaration, scope: Mapping[str, Any]) -> bool:
+    """A 404 of one parent: True (warned, skip it) when the declaration allows it."""
+    parent = declaration.parent
+    if parent is None or parent.on_missing != "skip":
+        return False
+    which = ", ".join(f"{k} {v}" for k, v in scope.items())
+    log.warning("The %s with %s was deleted during the run (404); its %s are skipped.", parent.noun, which,
+                declaration.name)
+    return True
+
+
+def write_declared(ctx: RunContext, table: TableWriter, declaration: Declaration, *, window: int | None = None) -> int:
+    """Read ``declaration`` into ``table``; returns the number of rows written.
+
+    A 403 (of the endpoint or of a parent's) becomes the sentence that names the dataset and the access to grant.
+    """
+    try:
+        return _write(ctx, table, declaration, window)
+    except PermissionDeniedError as exc:
+        raise PermissionDeniedError(
+            f"The App API key may not read {declaration.name} ({exc.path} answered 403): give the key "
+            f"{declaration.access or 'access to this data'} in Customer.io (Settings > API Credentials), or switch "
+            f"'{declaration.key}' off.", status=403, path=exc.path) from None
+
+
+def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window: int | None) -> int:
+    client = ctx.client
+    if declaration.parent is None:
+        rows = 0
+        for record in read_rows(client, declaration, {}):
+            table.write(flatten(record))
+            rows += 1
+        return rows
+    workers = max(1, ctx.max_workers)
+    window = window or 2 * workers
+    progress = ctx.progress(declaration.key, unit="rows", steps=f"{declaration.parent.noun}s")
+
+    def one_parent(position: int, scope: dict[str, Any]) -> int:
+        chain = table.chain((position,))
+        count = 0
+        try:
+            for record in read_rows(client, declaration, scope):
+                chain.write(flatten(record))
+                count += 1
+        except NotFoundError:
+            if not _missing(declaration, scope):
+                raise
+            table.discard_chain((position,))
+            return 0
+        chain.close()
+        progress.add(count)
+        progress.step()
+        return count
+
+    total = 0
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"declared-{declaration.key}")
+    pending: set[Future] = set()
+    try:
+        for position, scope in enumerate(parent_scopes(client, declaration)):
+            if len(pending) >= window:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                total += sum(future.result() for future in done)
+            pending.add(pool.submit(one_parent, position, scope))
+        for future in pending:
+            total += future.result()
+        pending = set()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+    return total
+
+
+class DeclaredDataset(Dataset):
+    """A dataset that is one declaration: runs it into its table and remembers the table's columns."""
+
+    def __init__(self, config: Any, declaration: Declaration):
+        super().__init__(config)
+        self.declaration = declaration
+        self.key = declaration.key  # type: ignore[misc]
+
+    def run(self, ctx: RunContext, state: dict) -> dict:
+        spec = self.declaration.table
+        if spec is None:
+            raise ValueError(f"Declaration {self.declaration.key} has no table.")
+        tables = Tables(ctx, state)
+        with tables.open(spec) as table:
+            write_declared(ctx, table, self.declaration)
+        return {"columns": tables.columns}
+
+
+def strip_url_credentials(url: Any) -> Any:
+    """``https://user:password@host/path`` -> ``https://host/path`` (the userinfo part only)."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{tail}"

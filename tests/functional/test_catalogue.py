@@ -1,0 +1,159 @@
+"""The whole catalogue against the sandbox, through the real component process: every record of every declared
+dataset exactly once, keys and manifests right, lists as valid JSON text; webhook credentials nowhere; a 403
+names the dataset and what to grant; a parent deleted mid-run is skipped."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from datasets import REGISTRY
+from sandbox import SandboxServer, SandboxSettings
+from sandbox.catalogue_api import OPTOUT_EVERY
+from sandbox.entities import SUPPRESSION_TYPES, WEBHOOK_CREDENTIALS
+from tests.sandbox_harness import SECRET, make_data_dir, run_component
+
+SIZES = {"campaigns": 10, "actions_per_campaign": 12, "newsletters": 6, "broadcasts": 4, "transactional": 4}
+FLAGS = REGISTRY.flags()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with SandboxServer(SandboxSettings(scenario="test", **SIZES)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def result(server, tmp_path_factory):
+    data = make_data_dir(tmp_path_factory.mktemp("catalogue"), {"#api_secret": SECRET, **dict.fromkeys(FLAGS, True)})
+    run = run_component(data, server.url)
+    assert run.code == 0, run.stderr
+    return run
+
+
+def expected_keys(server) -> dict[str, set[tuple]]:
+    e = server.workspace.entities
+    ws = server.workspace
+    keys: dict[str, set[tuple]] = {
+        "campaigns": {(c,) for c in e.campaign_ids()},
+        "segments": {(s["id"],) for s in ws.segments()},
+        "campaign_actions": {(c, a) for c in e.campaign_ids() for a in e.campaign_action_ids(c)},
+        "newsletters": {(n,) for n in e.newsletter_ids()},
+        "newsletter_contents": {(n, c) for n in e.newsletter_ids() for c in e.newsletter_content_ids(n)},
+        "newsletter_test_groups": {(n, g["id"]) for n in e.newsletter_ids() for g in e.newsletter_test_groups(n)},
+        "broadcasts": {(b,) for b in e.broadcast_ids()},
+        "broadcast_actions": {(b, a) for b in e.broadcast_ids() for a in e.broadcast_action_ids(b)},
+        "broadcast_triggers": {(b, t["id"]) for b in e.broadcast_ids() for t in e.broadcast_triggers(b)},
+        "transactional_messages": {(t,) for t in e.transactional_ids()},
+        "transactional_contents": {(t, c) for t in e.transactional_ids() for c in e.transactional_content_ids(t)},
+        "sender_identities": {(s["id"],) for s in e.sender_identities},
+        "subscription_topics": {(t["id"],) for t in e.subscription_topics},
+        "optouts": {(f"cio_{ws.identity(j)[0]}",) for j in range(0, ws.people_count, OPTOUT_EVERY)},
+        "object_types": {(t,) for t in e.object_type_ids()},
+        "objects": {(t, o) for t in e.object_type_ids() for o in e.object_ids(t)},
+        "object_relationships": {(t, o, ws.identity(j)[0]) for t in e.object_type_ids() for o in e.object_ids(t)
+                                 for j in e.object_relationships(t, o)},
+        "workspaces": {(w["id"],) for w in e.workspaces},
+        "reporting_webhooks": {(w["id"],) for w in e.reporting_webhooks},
+        "snippets": {(s["name"],) for s in e.snippets},
+        "collections": {(c["id"],) for c in e.collections},
+        "segment_usage": {(s["id"], kind[:-1], ident) for s in ws.segments()
+                          for kind, ids in e.segment_usage(s["id"]).items() for ident in ids},
+        "esp_suppressions": {(kind, s["email"]) for kind in SUPPRESSION_TYPES for s in e.suppressions[kind]},
+    }
+    return {name: {tuple(str(v) for v in key) for key in values} for name, values in keys.items()}
+
+
+@pytest.mark.parametrize("key", FLAGS)
+def test_every_record_exactly_once_with_its_keys_and_manifest(server, result, key):
+    spec = REGISTRY[key].declaration.table
+    rows = result.csv(spec.name)
+    found = [tuple(row[column] for column in spec.primary_key) for row in rows]
+    assert len(found) == len(set(found)), f"{key}: duplicate primary keys"
+    assert set(found) == expected_keys(server)[key]
+    assert all(all(part != "" for part in pk) for pk in found)
+    manifest = json.loads((result.tables / f"{spec.name}.csv.manifest").read_text())
+    assert manifest["incremental"] is True
+    assert [c["name"] for c in manifest["schema"] if c.get("primary_key")] == list(spec.primary_key)
+    assert manifest["table_metadata"]["KBC.description"] == spec.description
+    header = list(rows[0]) if rows else []
+    assert header[: len(spec.seed_columns)] == list(spec.seed_columns)
+    for row in rows:  # lists (and the objects' timestamps) are valid JSON text; Liquid ({{...}}) is not JSON
+        for value in row.values():
+            if value[:1] == "[" or value[:2] == '{"':
+                json.loads(value)
+
+
+def test_campaign_action_rows_carry_the_action(server, result):
+    rows = {(r["campaign_id"], r["id"]): r for r in result.csv("campaign_actions")}
+    action = server.workspace.entities.campaign_action(1002, server.workspace.entities.campaign_action_ids(1002)[11])
+    row = rows[("1002", str(action["id"]))]
+    assert (row["name"], row["type"], row["sending_state"]) == (action["name"], action["type"],
+                                                                 action["sending_state"])
+
+
+def test_objects_have_their_attributes_as_columns_and_sender_identities_the_hidden_flag(server, result):
+    e = server.workspace.entities
+    objects = {(r["object_type_id"], r["object_id"]): r for r in result.csv("objects")}
+    oid = e.object_ids("2")[3]
+    assert objects[("2", oid)]["attributes_name"] == e.object("2", oid)["attributes"]["name"]
+    hidden = {r["id"]: r["hidden"] for r in result.csv("sender_identities")}
+    assert set(hidden.values()) == {"true", "false"}
+
+
+def test_no_webhook_credential_reaches_the_output_or_the_logs(result):
+    rows = result.csv("reporting_webhooks")
+    assert {r["endpoint"] for r in rows} >= {"https://hooks.example.com/cio?src=x", "http://10.0.0.5:8080/in"}
+    secrets = [part for credential in WEBHOOK_CREDENTIALS for part in credential.rstrip("@").split(":")]
+    for secret in secrets:
+        assert secret not in result.stdout and secret not in result.stderr
+        for path in (result.data_dir / "out").rglob("*"):
+            if path.is_file():
+                assert secret not in path.read_text(encoding="utf-8", errors="replace"), (secret, path)
+
+
+def test_output_is_byte_identical_on_a_second_run(server, result, tmp_path):
+    again = run_component(make_data_dir(tmp_path, {"#api_secret": SECRET, "campaign_actions": True,
+                                                   "objects": True, "esp_suppressions": True}), server.url)
+    assert again.code == 0, again.stderr
+    for name in ("campaign_actions", "objects", "esp_suppressions"):
+        assert (again.tables / f"{name}.csv").read_bytes() == (result.tables / f"{name}.csv").read_bytes()
+
+
+def test_a_403_names_the_dataset_and_what_to_grant(server, tmp_path):
+    run = run_component(make_data_dir(tmp_path, {"#api_secret": server.settings.limited_api_key, "campaigns": True,
+                                                 "newsletter_contents": True}), server.url)
+    assert run.code == 1
+    errors = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, run.stderr
+    assert "may not read newsletter contents" in errors[0]
+    assert "access to Newsletters" in errors[0] and "'newsletter_contents' off" in errors[0]
+    assert not run.state
+
+
+def test_a_campaign_deleted_mid_run_is_skipped_with_a_warning(tmp_path):
+    with SandboxServer(SandboxSettings(scenario="test", campaigns=40, actions_per_campaign=3)) as srv:
+        victim = srv.workspace.entities.campaign_ids()[-1]
+        deleted = threading.Event()
+
+        def delete_after_listing():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if any(e["path"] == "/v1/campaigns" and e["status"] == 200 for e in list(srv.request_log)):
+                    srv.workspace.entities.delete("campaign", victim)
+                    deleted.set()
+                    return
+                time.sleep(0.002)
+
+        watcher = threading.Thread(target=delete_after_listing, daemon=True)
+        watcher.start()
+        run = run_component(make_data_dir(tmp_path, {"#api_secret": SECRET, "campaign_actions": True}), srv.url)
+        watcher.join()
+        assert deleted.is_set() and run.code == 0, run.stderr
+        assert f"campaign_id {victim} was deleted during the run (404)" in run.stderr
+        got = {r["campaign_id"] for r in run.csv("campaign_actions")}
+        assert str(victim) not in got and len(got) == 39
+        assert any(e["path"] == f"/v1/campaigns/{victim}/actions" and e["status"] == 404 for e in srv.request_log)

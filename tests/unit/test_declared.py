@@ -1,0 +1,216 @@
+"""The generic reader of declarations (datasets/declared.py) against an in-memory fake of the App API: the three
+paging styles, parents and nested parents, deterministic order under concurrency, bounded submission, the 404
+skip, the 403 sentence and the shape check."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from keboola.component import CommonInterface
+
+from customerio.errors import InvalidResponseError, NotFoundError, PermissionDeniedError
+from datasets import RunContext
+from datasets.declared import Declaration, DeclaredDataset, Paging, Parent, strip_url_credentials
+from output import TableSpec
+
+
+class FakeApi:
+    """GET /parents (one answer), /parents/{id}/items (cursor pages of 2), /offset (limit/offset)."""
+
+    def __init__(self, parents: int = 30, items_per_parent=lambda pid: pid % 5, delay: float = 0.0):
+        self.parents = list(range(1, parents + 1))
+        self.items_per_parent = items_per_parent
+        self.delay = delay
+        self.random = random.Random(7)
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.calls: list[tuple[str, dict]] = []
+        self.gone: set[int] = set()
+        self.forbidden: set[str] = set()
+
+    def _enter(self, path, params):
+        with self.lock:
+            self.calls.append((path, dict(params or {})))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            jitter = self.random.random() * self.delay
+        time.sleep(jitter)
+        with self.lock:
+            self.in_flight -= 1
+        if path in self.forbidden:
+            raise PermissionDeniedError("no", status=403, path=path)
+
+    def request_json(self, method, path, *, params=None, json_body=None):
+        self._enter(path, params)
+        if path == "/parents":
+            return {"parents": [{"id": pid, "name": f"P{pid}"} for pid in self.parents]}
+        if path == "/offset":
+            rows = [{"email": f"e{n}@x"} for n in range(23)]
+            offset, limit = params["offset"], params["limit"]
+            return {"rows": rows[offset : offset + limit]}
+        if path == "/broken":
+            return {"rows": "not a list"}
+        raise AssertionError(path)
+
+    def paginate(self, method, path, *, params=None, json_body=None):
+        pid = int(path.split("/")[2])
+        start = 0
+        while True:
+            self._enter(path, {**(params or {}), "start": start})
+            if pid in self.gone:
+                raise NotFoundError("gone", status=404, path=path)
+            items = [{"id": f"{pid}-{n}", "n": n, "tags": ["a", n]} for n in range(self.items_per_parent(pid))]
+            page = items[start : start + 2]
+            start += 2
+            yield {"items": page, "next": "x" if start < len(items) else ""}
+            if start >= len(items):
+                return
+
+
+PARENTS = Declaration(key="parents", path="/parents", items_key="parents",
+                      table=TableSpec(name="parents", primary_key=("id",)))
+CHILDREN = Declaration(
+    key="children", path="/parents/{parent_id}/items", items_key="items", paging=Paging.CURSOR, page_size=2,
+    parent=Parent(PARENTS, {"parent_id": "id"}, noun="parent"), access="access to Parents",
+    table=TableSpec(name="children", primary_key=("parent_id", "id"), seed_columns=("parent_id", "id")))
+
+
+@pytest.fixture()
+def component(tmp_path, monkeypatch):
+    for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "data" / "out" / "tables").mkdir(parents=True)
+    (tmp_path / "data" / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
+    return CommonInterface(data_folder_path=str(tmp_path / "data"))
+
+
+def run(api, component, declaration, workers=4) -> dict:
+    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=True, now=0, max_workers=workers)
+    return DeclaredDataset(None, declaration).run(ctx, {})
+
+
+def read(component, name) -> list[dict]:
+    with open(Path(component.tables_out_path) / f"{name}.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def expected_children(api) -> list[tuple[str, str]]:
+    return [(str(pid), f"{pid}-{n}") for pid in api.parents if pid not in api.gone
+            for n in range(api.items_per_parent(pid))]
+
+
+def test_parent_fan_out_writes_every_row_once_in_parent_order(component):
+    api = FakeApi(delay=0.003)
+    state = run(api, component, CHILDREN)
+    rows = read(component, "children")
+    assert [(r["parent_id"], r["id"]) for r in rows] == expected_children(api)
+    assert json.loads(rows[0]["tags"]) == ["a", 0]  # lists are JSON text
+    assert state["columns"]["children"][:2] == ["parent_id", "id"]
+    pages = [p for p, _ in api.calls if p.endswith("/items")]
+    assert len(pages) == sum(max(1, (api.items_per_parent(p) + 1) // 2) for p in api.parents)
+    assert all(params.get("limit") == 2 for path, params in api.calls if path.endswith("/items"))
+
+
+def test_output_is_byte_identical_whatever_the_timing(component, tmp_path):
+    outputs = []
+    for workers, delay in ((1, 0.0), (8, 0.004), (3, 0.002)):
+        api = FakeApi(delay=delay)
+        api.random = random.Random(workers)
+        run(api, component, CHILDREN, workers=workers)
+        outputs.append((Path(component.tables_out_path) / "children.csv").read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_submission_is_bounded_by_the_window(component):
+    consumed = []
+    api = FakeApi(parents=200, items_per_parent=lambda pid: 1, delay=0.002)
+
+    original = api.request_json
+
+    def listing(method, path, **kwargs):
+        body = original(method, path, **kwargs)
+        if path == "/parents":
+            items = body["parents"]
+
+            class Lazy(list):  # records when the reader takes each parent off the list
+                def __iter__(self):
+                    for item in items:
+                        consumed.append((item["id"], len([p for p, _ in api.calls if p.endswith("/items")])))
+                        yield item
+
+            body["parents"] = Lazy(items)
+        return body
+
+    api.request_json = listing
+    run(api, component, CHILDREN, workers=2)
+    # The reader never takes a parent more than the window (2 x workers) ahead of the requests made so far.
+    assert all(taken - 1 - done <= 4 for taken, done in consumed)
+    assert api.max_in_flight <= 2
+    assert len(read(component, "children")) == 200
+
+
+def test_a_parent_deleted_mid_run_is_skipped_with_a_warning(component, caplog):
+    api = FakeApi()
+    api.gone = {4, 9}
+    run(api, component, CHILDREN)
+    assert [(r["parent_id"], r["id"]) for r in read(component, "children")] == expected_children(api)
+    assert "parent_id 4 was deleted during the run (404)" in caplog.text
+
+
+def test_a_403_names_the_dataset_and_the_access_to_grant(component):
+    api = FakeApi()
+    api.forbidden = {"/parents"}
+    with pytest.raises(PermissionDeniedError) as info:
+        run(api, component, CHILDREN)
+    message = str(info.value)
+    assert "may not read children" in message and "access to Parents" in message and "'children' off" in message
+    assert not (Path(component.tables_out_path) / "children.csv").exists()
+
+
+def test_limit_offset_paging_stops_on_a_short_page(component):
+    api = FakeApi()
+    declaration = Declaration(key="offsets", path="/offset", items_key="rows", paging=Paging.OFFSET, page_size=10,
+                              table=TableSpec(name="offsets", primary_key=("email",)))
+    run(api, component, declaration)
+    assert [r["email"] for r in read(component, "offsets")] == [f"e{n}@x" for n in range(23)]
+    assert [params["offset"] for path, params in api.calls] == [0, 10, 20]
+
+
+def test_nested_parents_and_fixed_records(component):
+    kinds = Declaration(key="kinds", path="", items_key="", records=({"kind": "a"}, {"kind": "b"}))
+    api = FakeApi(parents=3)
+    per_kind = Declaration(key="per_kind", path="/parents", items_key="parents",
+                           parent=Parent(kinds, {"kind": "kind"}))
+    leaf = Declaration(key="leaf", path="/parents/{parent_id}/items", items_key="items", paging=Paging.CURSOR,
+                       parent=Parent(per_kind, {"kind": "kind", "parent_id": "id"}),
+                       table=TableSpec(name="leaf", primary_key=("kind", "parent_id", "id")))
+    run(api, component, leaf)
+    rows = read(component, "leaf")
+    assert [(r["kind"], r["id"]) for r in rows] == [(k, f"{p}-{n}") for k in "ab" for p in (1, 2, 3)
+                                                    for n in range(p % 5)]
+
+
+def test_a_list_that_is_not_a_list_is_one_sentence(component):
+    declaration = Declaration(key="broken", path="/broken", items_key="rows",
+                              table=TableSpec(name="broken", primary_key=("id",)))
+    with pytest.raises(InvalidResponseError, match=r"answered GET /broken without a 'rows' list"):
+        run(FakeApi(), component, declaration)
+
+
+@pytest.mark.parametrize(("url", "clean"), [
+    ("https://user:pa%40ss@hooks.example.com/x?y=1", "https://hooks.example.com/x?y=1"),
+    ("http://token@10.0.0.5:8080/in", "http://10.0.0.5:8080/in"),
+    ("https://example.com/a@b", "https://example.com/a@b"),
+    ("https://example.com", "https://example.com"),
+    (None, None),
+])
+def test_url_credentials_are_stripped(url, clean):
+    assert strip_url_credentials(url) == clean
