@@ -22,6 +22,7 @@ def parse_args(argv: list[str] | None = None) -> SandboxSettings:
     p.add_argument("--rate-limit", type=float, default=None, help="requests per second per key (0 disables)")
     p.add_argument("--people", type=int, default=None)
     p.add_argument("--messages", type=int, default=None)
+    p.add_argument("--message-days", type=int, default=None, help="days the messages are spread over")
     p.add_argument("--activities", type=int, default=None)
     p.add_argument("--membership", type=int, default=None, help="total membership rows over all segments")
     p.add_argument("--segments", type=int, default=None)

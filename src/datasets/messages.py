@@ -1,29 +1,35 @@
 """Messages (deliveries with their metrics): GET /v1/messages -> messages.csv, primary key id.
 
 How the history is walked
-- The API answers at most 6 months per request (start_ts/end_ts, both inclusive). We read 30-day windows
-  (a known range is cut finer, into at least one window per worker), newest first, one cursor chain per window
-  and message type, several chains at once under the shared rate limiter: one chain alone would wait a round
-  trip per page and could not reach the rate limit.
-- Without a start date, the first backfill walks back until it has seen EMPTY_WINDOWS_TO_STOP consecutive
-  empty windows (a year without a single delivery, the span of two 6-month API windows) and stops there; it
-  never walks empty windows back to 1970. `date_from` bounds the backfill instead.
+- The API answers at most 6 months per request (start_ts/end_ts, both inclusive). We read windows of
+  WINDOW_SECONDS (180 days: 6 months by any reckoning), newest first, one cursor chain per window and message type,
+  several chains at once under the shared rate limiter: one chain alone would wait a round trip per page and could
+  not reach the rate limit.
+- Without a start date the first backfill walks back to HISTORY_FLOOR (2012-01-01: Customer.io workspaces exist
+  since then): about 30 windows, one request each where nothing was sent, so nothing is lost however long a
+  workspace paused sending. `date_from` bounds the backfill instead.
+- A window whose first page is full and says there is more splits what remains of it: the first page shows how
+  densely its time is filled, and the rest of the window (up to the oldest second on that page, whose deliveries
+  are all read again there) is cut into several shorter windows, each a chain of its own. So a backfill that finds
+  its history in one or two windows still keeps several chains in flight, and few windows end in a partial page.
 - "Continue since last run" keeps the newest `created` seen per type in state; the next run reads from that mark
   minus `metrics_lookback_days`, so opens and clicks recorded after the last run refresh the rows.
 
-Output is deterministic: rows go to one chain per (type, window), merged newest window first.
+Output is deterministic: rows go to one chain per (type, window, sub-window), merged newest first; how a window
+splits depends only on the data of its first page, never on timing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from concurrency import KeyedTasks
 from configuration import MessagesSettings, parse_date_from
-from output import EVENTS, TableSpec, flatten
+from output import EVENTS, TableSpec, TableWriter, flatten
 
 from .base import Dataset, RunContext, Tables
 from .marks import Marks
@@ -31,9 +37,12 @@ from .marks import Marks
 log = logging.getLogger(__name__)
 
 DAY = 86_400
-WINDOW_SECONDS = 30 * DAY
-EMPTY_WINDOWS_TO_STOP = 12  # 12 x 30 days: a year with no delivery ends the history walk
+WINDOW_SECONDS = 180 * DAY  # the API answers at most 6 months per request
+HISTORY_FLOOR = int(datetime(2012, 1, 1, tzinfo=UTC).timestamp())  # no Customer.io workspace is older
 PAGE_SIZE = 1000
+# A window whose first page says about P more pages follow is cut into min(workers, P // PAGES_PER_CHAIN)
+# windows: each costs about half a page at its end, so a chain should be long enough for that to be little (2%).
+PAGES_PER_CHAIN = 25
 ALL_TYPES = "*"  # state key of the pass over every type
 
 METRICS = ("created", "drafted", "attempted", "sent", "delivered", "opened", "clicked", "converted", "bounced",
@@ -61,11 +70,11 @@ SPEC = TableSpec(
 
 @dataclass(frozen=True)
 class Window:
-    type_index: int
+    key: tuple  # the chain key: (type index, window index, then one index per split), newest first
     message_type: str | None  # None: every type in one pass
-    index: int  # 0 = newest
     start: int
     end: int  # inclusive
+    split: bool = True  # may cut what remains after its first page into several windows
 
 
 class Messages(Dataset):
@@ -80,20 +89,20 @@ class Messages(Dataset):
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
         progress = ctx.progress("messages", steps="windows")
-        with tables.open(SPEC) as table, ThreadPoolExecutor(ctx.max_workers, "messages") as pool:
+        with tables.open(SPEC) as table:
+            walk = _Walk(ctx, table, progress)
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
                 lower = self._lower_bound(settings, marks.get(mark_key), ctx.now)
-                bounded = lower is not None
                 if lower is None:
-                    log.info("messages%s: no start date; walking back until a year without deliveries.",
+                    log.info("messages%s: no start date; reading the whole history back to 2012-01-01.",
                              f" ({message_type})" if message_type else "")
-                windows = self._windows(type_index, message_type, ctx.now, lower, ctx.max_workers)
-                if bounded:  # a known range: its windows are known, so progress can say "3 of 17 windows done"
-                    windows = list(windows)
-                    progress.step(0, total=(progress.steps_total or 0) + len(windows))
-                    windows = iter(windows)
-                count, max_created = self._read_windows(ctx, pool, table, windows, bounded, progress)
+                    lower = HISTORY_FLOOR
+                walk.add(windows(type_index, message_type, ctx.now, lower))
+            read = walk.run()
+            for type_index, message_type in passes:
+                mark_key = message_type or ALL_TYPES
+                count, max_created = read.get(type_index, (0, 0))
                 marks.see(mark_key, max_created)
                 # Per type only: with one pass the table's own line is the total (each total once).
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
@@ -111,89 +120,130 @@ class Messages(Dataset):
             return parse_date_from(settings.date_from, datetime.fromtimestamp(now, UTC))
         return None
 
-    @staticmethod
-    def _windows(type_index: int, message_type: str | None, now: int, lower: int | None,
-                 workers: int) -> Iterator[Window]:
-        # A known range is cut into at least `workers` windows (>= 1 day) so that enough chains run at once.
-        size = WINDOW_SECONDS if lower is None else max(DAY, min(WINDOW_SECONDS, (now - lower) // workers + 1))
-        end, index = now, 0
-        while end >= 0 and (lower is None or end >= lower):
-            start = end - size + 1
-            if lower is not None:
-                start = max(start, lower)
-            yield Window(type_index, message_type, index, max(start, 0), end)
-            end, index = start - 1, index + 1
 
-    def _read_windows(self, ctx: RunContext, pool: ThreadPoolExecutor, table, windows: Iterator[Window],
-                      bounded: bool, progress) -> tuple[int, int]:
-        """Read windows concurrently, newest first. Unbounded walks stop after EMPTY_WINDOWS_TO_STOP empty
-        windows in a row; windows read speculatively beyond that point are dropped so that the output does
-        not depend on timing. No further window is started once finished windows already hold such a run (the
-        walk ends within it whatever the windows still in flight hold), so the quick empty windows do not keep
-        spending requests while the last big windows are read."""
-        in_flight: dict[Future, Window] = {}
-        done: dict[int, tuple[Window, int, int]] = {}  # window index -> (window, rows, max created)
-        next_to_judge, empty_run, stop_at = 0, 0, None
-        exhausted = enough = False
-        while True:
-            while not exhausted and not enough and stop_at is None and len(in_flight) < ctx.max_workers:
-                window = next(windows, None)
-                if window is None:
-                    exhausted = True
-                    break
-                chain = table.chain((window.type_index, window.index))
-                in_flight[pool.submit(self._read_window, ctx, chain, window, progress)] = window
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in finished:
-                window = in_flight.pop(future)
-                done[window.index] = (window, *future.result())
-                progress.step()
-            if not bounded and not enough:
-                enough = _has_empty_run(done)
-            while next_to_judge in done and stop_at is None:
-                empty_run = 0 if done[next_to_judge][1] else empty_run + 1
-                if not bounded and empty_run >= EMPTY_WINDOWS_TO_STOP:
-                    stop_at = next_to_judge
-                next_to_judge += 1
-        rows, max_created = 0, 0
-        for index, (window, window_rows, window_max) in sorted(done.items()):
-            if stop_at is not None and index > stop_at:
-                # Read speculatively past the end of the history: drop it so the output does not depend on timing.
-                table.discard_chain((window.type_index, window.index))
-                continue
-            rows += window_rows
-            max_created = max(max_created, window_max)
-        return rows, max_created
+def windows(type_index: int, message_type: str | None, now: int, lower: int) -> list[Window]:
+    """[lower, now] in windows of at most WINDOW_SECONDS, newest first."""
+    found: list[Window] = []
+    end = now
+    while end >= lower:
+        start = max(lower, end - WINDOW_SECONDS + 1)
+        found.append(Window((type_index, len(found)), message_type, start, end))
+        end = start - 1
+    return found
 
-    @staticmethod
-    def _read_window(ctx: RunContext, chain, window: Window, progress) -> tuple[int, int]:
+
+class _Walk:
+    """Reads windows as keyed tasks (lowest key first) on the run's workers; a window may add the windows it
+    splits into. ``run()`` returns {type index: (deliveries, newest created)}."""
+
+    def __init__(self, ctx: RunContext, table: TableWriter, progress) -> None:
+        self._ctx = ctx
+        self._table = table
+        self._progress = progress
+        self._tasks: KeyedTasks = KeyedTasks(ctx.max_workers, name="messages")
+        self._windows = 0
+        self._lock = threading.Lock()
+
+    def add(self, found: Iterable[Window]) -> None:
+        found = list(found)
+        with self._lock:
+            self._windows += len(found)
+            self._progress.step(0, total=self._windows)  # progress says "3 of 40 windows done"
+        for window in found:
+            self._tasks.add(window.key, self._read, window)
+
+    def run(self) -> dict[int, tuple[int, int]]:
+        totals: dict[int, tuple[int, int]] = {}
+        for key, (rows, max_created) in self._tasks.run().items():
+            count, newest = totals.get(key[0], (0, 0))
+            totals[key[0]] = (count + rows, max(newest, max_created))
+        return totals
+
+    def _read(self, window: Window) -> tuple[int, int]:
         params: dict = {"limit": PAGE_SIZE, "start_ts": window.start, "end_ts": window.end}
         if window.message_type:
             params["type"] = window.message_type
-        rows, max_created = 0, 0
-        for page in ctx.client.paginate("GET", "/v1/messages", params=params):
-            messages = page.get("messages") or []
-            for message in messages:
-                chain.write(flatten(message))
-                created = message.get("created")
-                if isinstance(created, int) and created > max_created:
-                    max_created = created
-            rows += len(messages)
-            progress.add(len(messages))
-        return rows, max_created
+        pages = self._ctx.client.paginate("GET", "/v1/messages", params=params)
+        try:
+            first = next(pages, None)
+            messages = (first.get("messages") or []) if first is not None else []
+            while first is not None and not messages and first.get("next"):  # an empty page that has `next`
+                first = next(pages, None)
+                messages = (first.get("messages") or []) if first is not None else []
+            if first is not None and first.get("next") and window.split:
+                parts = split(window, messages, self._ctx.max_workers)
+                if parts:
+                    cut = parts[0].end  # deliveries created at this second are read again by the newest part
+                    kept = [m for m in messages if (created := _created(m)) is None or created > cut]
+                    written = write_pages(self._table, window.key, [kept], self._progress)
+                    self.add(parts)
+                    self._progress.step()
+                    return written
+            written = write_pages(self._table, window.key, _chain([messages], _messages(pages)), self._progress)
+        finally:
+            pages.close()
+        self._progress.step()
+        return written
 
 
-def _has_empty_run(done: dict[int, tuple]) -> bool:
-    """Whether the finished windows include EMPTY_WINDOWS_TO_STOP consecutive empty ones."""
-    run, previous = 0, -2
-    for index in sorted(done):
-        if done[index][1]:
-            run = 0
-        else:
-            run = run + 1 if index == previous + 1 else 1
-            if run >= EMPTY_WINDOWS_TO_STOP:
-                return True
-        previous = index
-    return False
+def split(window: Window, messages: list, workers: int) -> list[Window]:
+    """The windows that read what remains of ``window`` after its first page (``messages``), or [] to go on.
+
+    The first page covers [oldest second on it, window end]; at that density the rest of the window holds about
+    ``pages`` more pages, cut into up to ``workers`` windows of equal time, newest first. The oldest second of the
+    page is read again by the newest of them (its deliveries may go on past the page). The parts do not split
+    again: one cut already gives the chains the rate limit needs.
+    """
+    times = [created for created in map(_created, messages) if created is not None]
+    if not times:
+        return []
+    oldest, newest = min(times), max(times)
+    if oldest == newest or oldest <= window.start:
+        return []
+    density = len(messages) / (window.end - oldest + 1)
+    pages = density * (oldest - window.start) / PAGE_SIZE
+    count = min(max(1, workers), int(pages // PAGES_PER_CHAIN), oldest - window.start + 1)
+    if count < 2:
+        return []
+    span = oldest - window.start + 1
+    parts: list[Window] = []
+    end = oldest
+    for index in range(count):
+        start = window.start if index == count - 1 else oldest - (span * (index + 1)) // count + 1
+        parts.append(Window((*window.key, index + 1), window.message_type, start, end, split=False))
+        end = start - 1
+    return parts
+
+
+def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress) -> tuple[int, int]:
+    """Write the messages of ``pages`` (lists of deliveries) to the chain ``key + (0,)``; (rows, newest created)."""
+    chain = None
+    rows, max_created = 0, 0
+    for messages in pages:
+        if messages and chain is None:
+            chain = table.chain((*key, 0))
+        for message in messages:
+            chain.write(flatten(message))
+            created = message.get("created")
+            if isinstance(created, int) and created > max_created:
+                max_created = created
+        rows += len(messages)
+        progress.add(len(messages))
+    if chain is not None:
+        chain.close()
+    return rows, max_created
+
+
+def _messages(pages: Iterator[dict]) -> Iterator[list]:
+    for page in pages:
+        yield page.get("messages") or []
+
+
+def _chain(*parts: Iterable[list]) -> Iterator[list]:
+    for part in parts:
+        yield from part
+
+
+def _created(message: object) -> int | None:
+    created = message.get("created") if isinstance(message, dict) else None
+    return created if isinstance(created, int) and not isinstance(created, bool) else None

@@ -4,26 +4,29 @@ GET /v1/segments/{id}/membership (``limit=30000``, the API maximum, paged with `
 configured segments, or for every segment (GET /v1/segments, in id order) when the list is empty. A segment that
 answers 404 (deleted after it was listed, or a wrong id) is skipped with a warning.
 
-Segments are read concurrently, one chain per segment keyed by its position, so the file lists the segments in
-the configured (or id) order whatever the thread timing. The per-row path builds plain dicts of strings
-directly (no generic flatten), and a segment with several pages reads its next page while the current one is
-written (at most ``PREFETCH_SLOTS`` segments do so at a time). Pages wait as bytes and are parsed and written one
-at a time, so memory holds one parsed page and a few pages of bytes whatever the scale.
-A segment with more than one page also gets its own progress line with the total from
-GET /v1/segments/{id}/customer_count.
+Segments are read concurrently (``SEGMENTS_AT_ONCE`` chains, ``concurrency.Interleaved``), one chain per segment
+keyed by its position, so the file lists the segments in the configured (or id) order whatever the thread timing.
+Pages wait as bytes (``DeferredPage``) and ONE consumer, the run's own thread, parses them in arrival order, one
+at a time: memory holds one parsed page (about 13 MB for 30,000 members) and at most one page of bytes (about
+3 MB) per chain being read, whatever the scale. A chain fetches its next page as soon as the consumer has parsed
+its last one (the cursor is in it), while the consumer writes the rows, so the sandbox, the network and the
+consumer all stay busy. The per-row path builds plain dicts of strings directly (no generic flatten).
+A segment still being read after the progress interval gets its own progress line with the total from
+GET /v1/segments/{id}/customer_count (asked then, so a short run never pays that request).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
+from concurrency import Interleaved
 from customerio import DeferredPage, response_part
 from customerio.errors import InvalidResponseError, NotFoundError
-from output import ChainWriter, TableSpec, TableWriter, to_cell
+from output import ChainWriter, TableSpec, to_cell
 from progress import Progress
 
 from .base import Dataset, RunContext, Tables
@@ -39,14 +42,27 @@ SPEC = TableSpec(
 )
 
 
+@dataclass(eq=False)
+class _Segment:
+    """One segment's chain: what the consumer (rows) and the producer (its own progress line) share."""
+
+    position: int
+    segment_id: int
+    path: str
+    rows: int = 0
+    own: Progress | None = None
+
+
+_GONE = object()  # the segment answered 404: its chain ends here
+
+
 class SegmentMembership(Dataset):
     key = "segment_membership"
 
     PAGE_LIMIT = 30000  # people per page (the API maximum)
-    PREFETCH_SLOTS = 2  # segments that may read their next page while writing the current one
-    # Segments read at once: while one page is written, the other segments fetch theirs (CPU, not the rate limit,
-    # is what bounds this dataset, so a few chains are enough to keep it busy).
-    SEGMENTS_AT_ONCE = 3
+    # Segments read at once. The consumer (parse and write) is what bounds this dataset, not the rate limit: a few
+    # chains keep pages arriving while it works, and each chain holds at most one page of bytes.
+    SEGMENTS_AT_ONCE = 4
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings = self.config.segment_membership
@@ -54,33 +70,41 @@ class SegmentMembership(Dataset):
         tables = Tables(ctx, state)
         progress = ctx.progress("segment_membership", unit="rows", steps="segments")
         progress.step(0, total=len(segment_ids))
-        prefetch = threading.BoundedSemaphore(max(1, self.PREFETCH_SLOTS))
-        # One page is parsed and written at a time: the work is CPU-bound under the GIL anyway, and this keeps a
-        # single parsed page (~13 MB for 30,000 members) in memory while the other segments wait as bytes.
-        writing = threading.Lock()
-        # One long-lived prefetch pool for every segment: a fresh thread per segment would leave each segment's
-        # freed pages in another malloc arena, and peak memory would creep up with the number of segments.
-        helper = ThreadPoolExecutor(max_workers=max(1, self.PREFETCH_SLOTS), thread_name_prefix="membership-prefetch")
-        with tables.open(SPEC) as table:
-            workers = max(1, min(ctx.max_workers, self.SEGMENTS_AT_ONCE, len(segment_ids) or 1))
-            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segment-membership")
-            futures: list[Future] = []
-            try:
-                futures = [pool.submit(self._read_segment, ctx, table, position, segment_id, progress, writing,
-                                       prefetch, helper)
-                           for position, segment_id in enumerate(segment_ids)]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    future.result()  # the first failure, if any
-                for future in futures:
-                    future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-                helper.shutdown(wait=True)
+        segments = [_Segment(position, segment_id, f"/v1/segments/{segment_id}/membership")
+                    for position, segment_id in enumerate(segment_ids)]
+        started = time.monotonic()
+        with tables.open(SPEC) as table, Interleaved(
+                [(segment, self._pages(ctx, segment, started)) for segment in segments],
+                active=max(1, min(ctx.max_workers, self.SEGMENTS_AT_ONCE)), ahead=1,
+                name="segment-membership") as pages:
+            chains: dict[int, ChainWriter] = {}
+            for segment, page in pages:
+                if page is None or page is _GONE:  # the segment is read to its end, or answered 404
+                    if page is _GONE:
+                        self._gone(segment)
+                    else:
+                        log.debug("Segment %s: %s members.", segment.segment_id, f"{segment.rows:,}")
+                    finished = chains.pop(segment.position, None)
+                    if finished is not None:
+                        finished.close()  # a closed chain keeps only what the merge needs
+                    progress.step()
+                    continue
+                identifiers = _take_members(page, segment.path)  # parses the page, then releases it
+                del page
+                pages.release()  # the cursor is read: this segment's next page is fetched while these rows are written
+                if identifiers:  # null for an empty segment
+                    chain = chains.get(segment.position)
+                    if chain is None:
+                        chain = chains[segment.position] = table.chain((segment.position,))
+                    written = _write_members(chain, str(segment.segment_id), identifiers)
+                    del identifiers  # the parsed page is freed here, before the next page is parsed
+                    segment.rows += written
+                    progress.add(written)
+                    own = segment.own
+                    if own is not None:
+                        own.add(written)
+            for chain in chains.values():
+                chain.close()
         log.debug("segment_membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
         return {"columns": tables.columns}
 
@@ -92,50 +116,35 @@ class SegmentMembership(Dataset):
         log.info("segment_membership: reading all %d segments.", len(ids))
         return sorted(ids)
 
-    def _read_segment(self, ctx: RunContext, table: TableWriter, position: int, segment_id: int,
-                      progress: Progress, writing: threading.Lock, prefetch: threading.BoundedSemaphore,
-                      helper: ThreadPoolExecutor) -> None:
-        path = f"/v1/segments/{segment_id}/membership"
-        # Deferred parsing: a page waits as its bytes (~3 MB); it is parsed under the `writing` lock.
-        pages = ctx.client.paginate("GET", path, params={"limit": self.PAGE_LIMIT}, defer_parse=True)
-        ahead = _ReadAhead(pages, prefetch, helper)
-        chain: ChainWriter | None = None
-        own: Progress | None = None
-        rows = 0
-        first = True
+    def _pages(self, ctx: RunContext, segment: _Segment, started: float) -> Iterator[Any]:
+        """The chain of one segment (run in a reader thread): its pages as bytes, then None (or _GONE on a 404).
+
+        It is resumed only once the consumer has parsed the page it yielded (Interleaved with ahead=1), so the
+        paginating generator reads the cursor from the released page, never parsing a page itself.
+        """
+        pages = ctx.client.paginate("GET", segment.path, params={"limit": self.PAGE_LIMIT}, defer_parse=True)
         try:
-            while (page := ahead.fetch()) is not None:  # network I/O, outside the lock
-                with writing:
-                    more, identifiers = _take_members(page, path)  # parses the page, then releases it
-                    del page
-                    if more:
-                        ahead.prefetch()
-                    written = 0
-                    if identifiers:  # null for an empty segment
-                        if chain is None:
-                            chain = table.chain((position,))
-                        written = _write_members(chain, str(segment_id), identifiers)
-                    del identifiers  # the parsed page is freed here, before another segment parses its own
-                rows += written
-                progress.add(written)
-                if first and more:
-                    own = self._segment_progress(ctx, segment_id)
-                if own is not None:
-                    own.add(written)
-                first = False
+            for page in pages:
+                yield page
+                if (segment.own is None and page.get("next")
+                        and time.monotonic() - started >= ctx.progress_interval):
+                    segment.own = self._segment_progress(ctx, segment.segment_id)
+                page = None  # not kept while the next page is fetched
         except NotFoundError:
-            if rows:
-                log.warning("segment_membership: segment %s was deleted while it was read (404); the %s rows read "
-                            "before are kept.", segment_id, f"{rows:,}")
-            else:
-                log.warning("segment_membership: segment %s was not found (404): it was probably deleted after it "
-                            "was listed or chosen; it is skipped.", segment_id)
+            yield _GONE
+            return
         finally:
-            ahead.close()
-            if chain is not None:
-                chain.close()
-        progress.step()
-        log.debug("Segment %s: %s members.", segment_id, f"{rows:,}")
+            pages.close()
+        yield None
+
+    @staticmethod
+    def _gone(segment: _Segment) -> None:
+        if segment.rows:
+            log.warning("segment_membership: segment %s was deleted while it was read (404); the %s rows read "
+                        "before are kept.", segment.segment_id, f"{segment.rows:,}")
+        else:
+            log.warning("segment_membership: segment %s was not found (404): it was probably deleted after it "
+                        "was listed or chosen; it is skipped.", segment.segment_id)
 
     @staticmethod
     def _segment_progress(ctx: RunContext, segment_id: int) -> Progress | None:
@@ -149,19 +158,14 @@ class SegmentMembership(Dataset):
         return ctx.progress(f"segment {segment_id} membership", unit="rows", total=total)
 
 
-def _take_members(page: DeferredPage, path: str) -> tuple[bool, list[Any] | None]:
-    """Parse the page and keep what is needed: whether another page follows, and the members.
-
-    The page is released (it keeps only its cursor) because the paginating generator holds on to it until it is
-    resumed, which may be after another segment has started parsing its own page.
-    """
-    more = bool(page.get("next"))
+def _take_members(page: DeferredPage, path: str) -> list[Any] | None:
+    """Parse the page and keep the members; the page is released (it keeps only its cursor, for the chain)."""
     identifiers = page.get("identifiers")
     if not identifiers and page.get("ids"):
         raise InvalidResponseError(f"Customer.io answered GET {path} with 'ids' but without 'identifiers'; try "
                                    "again later.", path=path)
     page.release()
-    return more, identifiers
+    return identifiers
 
 
 def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any]) -> int:
@@ -180,57 +184,3 @@ def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any]) 
         })
         count += 1
     return count
-
-
-_END = object()
-
-
-class _ReadAhead:
-    """The pages of one segment, with the next page fetched in a helper thread while the current one is written.
-
-    A segment reads ahead (in the shared ``helper`` pool) only while it holds one of the shared ``slots``, which
-    bounds the pages in flight. The generator ``pages`` is only ever advanced by one thread at a time (a fetch
-    waits for the one before), so its state stays consistent.
-    """
-
-    def __init__(self, pages: Iterator[DeferredPage], slots: threading.BoundedSemaphore,
-                 helper: ThreadPoolExecutor) -> None:
-        self._pages = pages
-        self._slots = slots
-        self._helper = helper
-        self._following: Future | None = None
-        self._box: list[DeferredPage | object] = []
-
-    def fetch(self) -> DeferredPage | None:
-        """The next page (the one read ahead, or fetched now), or None at the end of the segment."""
-        if self._following is not None:
-            following, self._following = self._following, None
-            try:
-                following.result()  # raises what the fetch raised
-                page = self._box.pop()
-            finally:
-                self._slots.release()
-        else:
-            page = next(self._pages, _END)
-        return None if page is _END else page
-
-    def prefetch(self) -> None:
-        """Start fetching the next page now, if a slot is free (call it once the current page is parsed)."""
-        if self._following is None and self._slots.acquire(blocking=False):
-            self._following = self._helper.submit(self._fetch_into_box)
-
-    def _fetch_into_box(self) -> None:
-        # The page travels in a box, not as the future's result: the helper thread may hold on to the future a
-        # moment after it completed, and with it the page, once the writer has let go of it.
-        self._box.append(next(self._pages, _END))
-
-    def close(self) -> None:
-        following, self._following = self._following, None
-        if following is not None:
-            following.cancel()
-            wait([following])
-            self._slots.release()
-        self._box.clear()
-        close = getattr(self._pages, "close", None)
-        if close is not None:
-            close()

@@ -169,7 +169,9 @@ def test_every_dataset_survives_the_fault_with_the_clean_output(fault, server, c
         # every chain (each messages window, each activity type, each segment, the search) began with an empty page
         chains = [e for e in log if endpoint_of(e["path"]) in ("messages", "activities", "segment_membership",
                                                                 "customers") and "start" not in e["query"]]
-        assert len(chains) >= 8
+        # (a date_from range within one 6-month window is one messages chain unless its first page is full)
+        assert {endpoint_of(e["path"]) for e in chains} == {"messages", "activities", "segment_membership", "customers"}
+        assert len(chains) >= 5
     elif fault == "429_for_seconds_on_end":
         assert sum(1 for e in log if e["status"] == 429) >= 3, "the long 429 was not retried"
     else:

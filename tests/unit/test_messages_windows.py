@@ -1,4 +1,5 @@
-"""Messages: concurrent time windows under a bound, and output bytes that do not depend on completion order.
+"""Messages: the window walk (6-month windows back to 2012, splitting full windows), concurrency under a bound,
+and output bytes that do not depend on completion order.
 
 A fake client serves deliveries (one every 12 hours, newest first, a few per page) for any start_ts/end_ts window,
 sleeps a random time per page and records how many windows are being read at once.
@@ -6,6 +7,7 @@ sleeps a random time per page and records how many windows are being read at onc
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -18,7 +20,8 @@ from keboola.component import CommonInterface
 
 from configuration import load_configuration
 from datasets import RunContext
-from datasets.messages import Messages
+from datasets import messages as messages_module
+from datasets.messages import HISTORY_FLOOR, WINDOW_SECONDS, Messages, windows
 
 NOW = 1_750_000_000
 SPACING = 12 * 3600
@@ -27,12 +30,14 @@ HISTORY_DAYS = 100
 
 class FakeMessagesApi:
     def __init__(self, *, seed: int, delay: float = 0.004, page_size: int = 7, history_days: int = HISTORY_DAYS,
-                 data_delay: float = 0.0):
+                 data_delay: float = 0.0, paused: tuple[int, int] | None = None):
         self.random = random.Random(seed)
         self.delay = delay
         self.data_delay = data_delay  # extra seconds per page that holds deliveries
         self.page_size = page_size
         self.oldest = NOW - history_days * 86_400
+        # (from, to) in days ago: no delivery in between, as in a workspace that paused sending
+        self.paused = (NOW - paused[1] * 86_400, NOW - paused[0] * 86_400) if paused else None
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -61,7 +66,8 @@ class FakeMessagesApi:
             self.windows.append((start_ts, end_ts))
         try:
             newest = NOW - (NOW - end_ts + SPACING - 1) // SPACING * SPACING  # newest delivery time <= end_ts
-            times = [t for t in range(newest, max(start_ts, self.oldest) - 1, -SPACING) if t >= start_ts]
+            times = [t for t in range(newest, max(start_ts, self.oldest) - 1, -SPACING) if t >= start_ts
+                     and not (self.paused and self.paused[0] <= t <= self.paused[1])]
             pages = [times[i:i + self.page_size] for i in range(0, len(times), self.page_size)] or [[]]
             for index, page in enumerate(pages):
                 self._sleep()
@@ -92,29 +98,57 @@ def _no_keboola_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture()
+def small_pages(monkeypatch):
+    """The fake's pages hold 7 deliveries: let the dataset judge fullness by that, and split into short chains."""
+    monkeypatch.setattr(messages_module, "PAGE_SIZE", 7)
+    monkeypatch.setattr(messages_module, "PAGES_PER_CHAIN", 3)
+
+
+def test_windows_are_the_api_maximum_back_to_the_floor():
+    found = windows(0, None, NOW, HISTORY_FLOOR)
+    assert found[0].end == NOW and found[-1].start == HISTORY_FLOOR
+    assert all(w.end - w.start + 1 <= WINDOW_SECONDS for w in found)
+    assert all(newer.start == older.end + 1 for newer, older in itertools.pairwise(found))
+    assert 25 <= len(found) <= 32  # about 30 requests for a whole empty past
+
+
+def test_without_date_from_a_pause_of_over_a_year_loses_nothing(tmp_path):
+    # Deliveries in the last 100 days and between 500 and 600 days ago, none in the 400 days between: the older
+    # walk stopped after 12 empty 30-day windows and lost everything before the pause.
+    api = FakeMessagesApi(seed=1, delay=0, history_days=600, paused=(100, 500))
+    body = run(tmp_path, api, 4, {})
+    created = [int(line.split(",")[2]) for line in body.decode().splitlines()[1:]]
+    expected = [t for t in range(NOW, NOW - 600 * 86_400 - 1, -SPACING)
+                if not NOW - 500 * 86_400 <= t <= NOW - 100 * 86_400]
+    assert created == expected
+    assert min(start for start, _ in api.windows) == HISTORY_FLOOR  # walked to the floor, no heuristic
+    assert len(api.windows) == len(windows(0, None, NOW, HISTORY_FLOOR))  # one request per empty window
+
+
 @pytest.mark.parametrize("workers", [1, 3, 5])
-def test_never_more_windows_in_flight_than_workers(tmp_path, workers):
+def test_never_more_windows_in_flight_than_workers(tmp_path, workers, small_pages):
     api = FakeMessagesApi(seed=workers)
     run(tmp_path, api, workers, {"date_from": "200 days ago"})
-    assert len(api.windows) >= 7  # 200 days in 30-day windows: more windows than workers
     assert api.max_active <= workers
     if workers > 1:
+        assert len(api.windows) > 2  # the full window was cut into chains (one worker does not split)
         assert api.max_active > 1  # the windows really are read concurrently
 
 
-def test_unbounded_walk_is_bounded_too_and_stops_after_a_year_without_deliveries(tmp_path):
-    # Pages with deliveries are slow and empty windows answer at once: while the 4 windows of history are still
-    # read, the free worker must not walk on through empty windows towards 1970 (one request each).
-    api = FakeMessagesApi(seed=1, data_delay=0.01)
-    run(tmp_path, api, 4, {})
-    assert api.max_active <= 4
-    # 4 windows hold the 100 days of history and 12 empty ones end the walk; once 12 empty ones are done no
-    # further window starts, so only a few are read beyond (and dropped, see below).
-    assert 16 <= len(api.windows) <= 16 + 2 * 4
+def test_a_full_window_splits_into_chains_and_every_delivery_comes_once(tmp_path, small_pages):
+    api = FakeMessagesApi(seed=2, delay=0)
+    body = run(tmp_path, api, 4, {"date_from": "120 days ago"})
+    created = [int(line.split(",")[2]) for line in body.decode().splitlines()[1:]]
+    assert created == list(range(NOW, NOW - HISTORY_DAYS * 86_400 - 1, -SPACING))
+    assert len(api.windows) == 1 + 4  # the 120-day window, then its rest in 4 chains (no further split)
+    first, *parts = api.windows
+    assert first[1] == NOW and first[1] - first[0] > 119 * 86_400
+    assert parts[0][1] < NOW and parts[-1][0] == first[0]
 
 
 @pytest.mark.parametrize("messages", [{"date_from": "200 days ago"}, {}], ids=["bounded", "walk"])
-def test_output_bytes_do_not_depend_on_completion_order(tmp_path, messages):
+def test_output_bytes_do_not_depend_on_completion_order(tmp_path, messages, small_pages):
     sequential = run(tmp_path, FakeMessagesApi(seed=0, delay=0), 1, messages)
     for seed in (1, 2, 3):
         assert run(tmp_path, FakeMessagesApi(seed=seed), 4, messages) == sequential

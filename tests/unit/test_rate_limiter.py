@@ -1,7 +1,9 @@
-"""RateLimiter: even pacing at rate*(1-margin), pause, thread safety. Fake clock and sleep: no real waiting."""
+"""RateLimiter: pacing by the recorded send times, spacing, pause, thread safety. Fake clock: no real waiting."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 
 import pytest
@@ -9,16 +11,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customerio import RateLimiter
+from sandbox import RateLimiter as ServerWindow  # the sandbox's sliding-window limiter (what the server counts)
 
-INTERVAL = 1 / 9.5  # default: 10/s minus 5 %
+MARGIN = RateLimiter().margin  # the default: a few milliseconds
+SPAN = 1.0 + MARGIN  # what 11 consecutive requests span at least
+INTERVAL = SPAN / 10  # the planned distance between two requests
 
 
 class FakeClock:
-    """A clock that only moves when sleep() is called (advance=True) or by hand."""
+    """A clock that moves only when sleep() is called (advance=True) or by hand; ``late`` oversleeps each sleep."""
 
-    def __init__(self, now: float = 100.0, advance: bool = True) -> None:
+    def __init__(self, now: float = 100.0, advance: bool = True, late=lambda: 0.0) -> None:
         self.now = now
         self.advance = advance
+        self.late = late
         self.sleeps: list[float] = []
 
     def clock(self) -> float:
@@ -27,83 +33,159 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         if self.advance:
-            self.now += seconds
+            self.now += seconds + self.late()
 
 
-def test_default_rate_is_ten_per_second_minus_five_percent():
-    limiter = RateLimiter()
-    assert limiter.interval == pytest.approx(INTERVAL)
-    assert limiter.effective_rate == pytest.approx(9.5)
+def sends(limiter: RateLimiter, count: int) -> list[float]:
+    return [limiter.acquire() for _ in range(count)]
 
 
-def test_slots_are_evenly_spaced_at_9_5_per_second():
+def test_long_run_rate_is_within_the_margin_of_ten_per_second():
     fake = FakeClock()
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
-    slots = [limiter.acquire() for _ in range(20)]
-    assert slots == pytest.approx([100.0 + k * INTERVAL for k in range(20)])
-    # The first request goes at once; each later one waits exactly one interval (no bursts).
-    assert fake.sleeps == pytest.approx([INTERVAL] * 19)
-    assert fake.now == pytest.approx(slots[-1])
-    assert limiter.acquisitions == 20
+    times = sends(limiter, 501)
+    rate = 500 / (times[-1] - times[0])
+    assert rate == pytest.approx(10 / SPAN, rel=1e-3)  # 9.8/s: a flat 9.5/s would give away 5%
+    assert limiter.effective_rate == pytest.approx(10 / SPAN)
+    assert limiter.acquisitions == 501
 
 
-def test_no_sliding_second_holds_more_than_ten_requests():
+def test_eleven_consecutive_sends_span_more_than_a_second_plus_the_margin():
     fake = FakeClock()
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
-    slots = [limiter.acquire() for _ in range(100)]
-    # 11 consecutive requests must span more than one second, with room to spare for network jitter.
-    assert min(slots[i + 10] - slots[i] for i in range(90)) > 1.05
+    times = sends(limiter, 200)
+    assert min(times[i + 10] - times[i] for i in range(len(times) - 10)) >= SPAN - 1e-9
 
 
-def test_without_margin_eleven_requests_span_exactly_one_second():
-    # This is why the margin exists: at exactly 10/s the 11th request sits on the edge of the server's window.
+def test_requests_are_planned_evenly_no_burst_at_the_start():
     fake = FakeClock()
-    limiter = RateLimiter(rate_per_second=10.0, margin=0.0, clock=fake.clock, sleep=fake.sleep)
-    slots = [limiter.acquire() for _ in range(11)]
-    assert slots[10] - slots[0] == pytest.approx(1.0)
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    times = sends(limiter, 12)
+    assert times[0] == 100.0  # the first request goes at once
+    assert [b - a for a, b in itertools.pairwise(times)] == pytest.approx([INTERVAL] * 11)
 
 
 def test_idle_time_does_not_allow_a_burst():
     fake = FakeClock()
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
-    for _ in range(3):
-        limiter.acquire()
+    sends(limiter, 3)
     fake.now += 10.0
     idle_until = fake.now
-    sleeps_so_far = len(fake.sleeps)
-    resumed = limiter.acquire()
-    assert resumed == idle_until and len(fake.sleeps) == sleeps_so_far  # went at once
-    following = limiter.acquire()
-    assert following - resumed == pytest.approx(INTERVAL)  # but the next one waits a full interval
+    resumed, following = sends(limiter, 2)
+    assert resumed == idle_until and following - resumed == pytest.approx(INTERVAL)
 
 
-def test_pause_pushes_every_later_slot():
+def test_a_late_wake_up_is_recorded_late_and_caught_up_with():
+    lateness = iter([0.0] * 20 + [0.03] + [0.0] * 200)  # the 22nd request's thread wakes 30 ms late
+    fake = FakeClock(late=lambda: next(lateness))
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    times = sends(limiter, 120)
+    late = 21
+    assert times[late] - times[late - 1] == pytest.approx(INTERVAL + 0.03)  # recorded when it really went
+    assert times[late + 1] - times[late] == pytest.approx(INTERVAL - 0.03)  # the plan did not move: caught up at once
+    # Ten places later the window counts from the real (late) time, so the server never sees 11 in its second.
+    assert times[late + 10] - times[late] == pytest.approx(SPAN)
+    assert min(times[i + 10] - times[i] for i in range(len(times) - 10)) >= SPAN - 1e-9
+    assert 100 / (times[-1] - times[-101]) > 0.99 * 10 / SPAN  # 30 ms lost once, not on every later request
+
+
+def test_after_a_long_stall_the_catch_up_is_spaced_not_a_burst():
+    lateness = iter([0.0] * 20 + [0.35] + [0.0] * 200)
+    fake = FakeClock(late=lambda: next(lateness))
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    times = sends(limiter, 40)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) == pytest.approx(0.05)  # half an interval at the closest
+    assert min(times[i + 10] - times[i] for i in range(len(times) - 10)) >= SPAN - 1e-9
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), delay=st.floats(0.0, MARGIN * 0.99))
+def test_the_server_never_answers_429_when_requests_reach_it_within_the_margin(seed, delay):
+    # Wake-ups are late by up to 20 ms and each request reaches the server up to `delay` (< margin) after it was
+    # recorded here: the server's own sliding window (the sandbox's) admits every request.
+    draw = random.Random(seed)
+    fake = FakeClock(late=lambda: draw.random() * 0.02)
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    server = ServerWindow(10)
+    for sent in sends(limiter, 150):
+        assert server.allow("key", now=sent + draw.random() * delay)
+
+
+def test_exactly_ten_per_second_without_margin_meets_the_server_on_the_edge():
+    # Why the margin exists: without it, a request that reaches the server a moment early is refused.
+    fake = FakeClock()
+    limiter = RateLimiter(margin=0.0, clock=fake.clock, sleep=fake.sleep)
+    times = sends(limiter, 11)
+    server = ServerWindow(10)
+    assert all(server.allow("key", now=t + 0.002) for t in times[:10])
+    assert not server.allow("key", now=times[10] + 0.0)
+
+
+def test_pause_holds_every_later_request():
     fake = FakeClock(advance=False)
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
     assert limiter.acquire() == pytest.approx(100.0)
-    assert limiter.acquire() == pytest.approx(100.0 + INTERVAL)
     limiter.pause(2.0)
-    later = [limiter.acquire() for _ in range(3)]
-    assert later == pytest.approx([102.0, 102.0 + INTERVAL, 102.0 + 2 * INTERVAL])
-    # The callers were told to sleep until those slots.
-    assert fake.sleeps[-3:] == pytest.approx([2.0, 2.0 + INTERVAL, 2.0 + 2 * INTERVAL])
+    assert limiter.acquire() == pytest.approx(102.0)
+    assert fake.sleeps[-1] == pytest.approx(2.0)
 
 
-def test_pause_never_moves_slots_earlier():
+def test_each_429_widens_the_margin_up_to_a_cap_and_calm_narrows_it_again():
+    from customerio.rate_limiter import MAX_MARGIN, RELAX_AFTER, RELAX_STEP, WIDEN_STEP
+
+    fake = FakeClock()
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    limiter.pause(1.0)
+    assert limiter.margin == pytest.approx(MARGIN + WIDEN_STEP)
+    for _ in range(10):
+        limiter.pause(1.0)
+    assert limiter.margin == pytest.approx(MAX_MARGIN)
+    times = sends(limiter, 12)
+    assert times[11] - times[1] >= 1.0 + MAX_MARGIN - 1e-9  # the wider margin is what the window check uses
+    sends(limiter, RELAX_AFTER * 3)
+    assert limiter.margin == pytest.approx(MAX_MARGIN - 3 * RELAX_STEP)
+    sends(limiter, RELAX_AFTER * 100)
+    assert limiter.margin == pytest.approx(MARGIN)  # never below the configured one
+
+
+def test_pause_never_moves_the_limit_earlier():
     fake = FakeClock(advance=False)
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
-    for _ in range(30):
-        limiter.acquire()  # backlog up to 100 + 29 intervals
+    limiter.pause(5.0)
     limiter.pause(1.0)
     limiter.pause(0)
     limiter.pause(-5)
-    assert limiter.acquire() == pytest.approx(100.0 + 30 * INTERVAL)
+    assert limiter.acquire() == pytest.approx(105.0)
 
 
-def test_threads_get_distinct_evenly_spaced_slots():
-    fake = FakeClock(advance=False)
+def test_a_pause_while_a_request_sleeps_makes_it_wait_again():
+    fake = FakeClock()
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
-    threads_count, per_thread = 16, 25
+    limiter.acquire()
+    first_sleep = True
+
+    def sleep(seconds: float) -> None:
+        nonlocal first_sleep
+        if first_sleep:  # another thread's 429 arrives while this one sleeps
+            first_sleep = False
+            limiter.pause(3.0)
+        fake.sleep(seconds)
+
+    limiter._sleep = sleep
+    assert limiter.acquire() == pytest.approx(103.0)
+
+
+def test_threads_take_turns_and_the_window_holds_for_all_of_them():
+    fake = FakeClock()
+    lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            fake.sleep(seconds)
+
+    limiter = RateLimiter(clock=fake.clock, sleep=sleep)
+    threads_count, per_thread = 8, 25
     barrier = threading.Barrier(threads_count)
     results: list[list[float]] = [[] for _ in range(threads_count)]
 
@@ -116,37 +198,16 @@ def test_threads_get_distinct_evenly_spaced_slots():
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(5)
-    slots = sorted(slot for result in results for slot in result)
-    total = threads_count * per_thread
-    assert len(slots) == total
-    assert slots == pytest.approx([100.0 + k * INTERVAL for k in range(total)])
-    assert limiter.acquisitions == total
-    assert len(fake.sleeps) == total - 1  # everyone but the first waited for a slot of its own
+        thread.join(10)
+    times = sorted(t for result in results for t in result)
+    assert len(times) == threads_count * per_thread == limiter.acquisitions
+    assert min(times[i + 10] - times[i] for i in range(len(times) - 10)) >= SPAN - 1e-9
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.05 - 1e-9
 
 
-def test_sleeping_happens_outside_the_lock():
-    entered, release = threading.Event(), threading.Event()
-
-    def sleep(seconds: float) -> None:
-        if not entered.is_set():
-            entered.set()
-            release.wait(2.0)  # the first sleeper blocks until released
-
-    limiter = RateLimiter(clock=lambda: 0.0, sleep=sleep)
-    limiter.acquire()  # slot 0: no sleep
-    first = threading.Thread(target=limiter.acquire)
-    first.start()
-    try:
-        assert entered.wait(1.0)
-        second = threading.Thread(target=limiter.acquire)
-        second.start()
-        second.join(1.0)
-        assert not second.is_alive(), "acquire() blocked while another thread was sleeping"
-    finally:
-        release.set()
-        first.join(2.0)
-    assert limiter.acquisitions == 3
+def test_a_constant_clock_and_a_sleep_that_does_nothing_do_not_hang():
+    limiter = RateLimiter(rate_per_second=1000.0, clock=lambda: 0.0, sleep=lambda seconds: None)
+    assert len(sends(limiter, 2500)) == 2500
 
 
 @pytest.mark.parametrize("kwargs", [{"rate_per_second": 0}, {"rate_per_second": -1}, {"margin": 1.0},
@@ -158,16 +219,17 @@ def test_rejects_impossible_settings(kwargs):
 
 @settings(max_examples=60, deadline=None)
 @given(rate=st.floats(min_value=0.5, max_value=100), margin=st.floats(min_value=0, max_value=0.5),
-       gaps=st.lists(st.floats(min_value=0, max_value=3), min_size=1, max_size=40))
-def test_slots_never_closer_than_the_interval(rate, margin, gaps):
+       gaps=st.lists(st.floats(min_value=0, max_value=3), min_size=1, max_size=60))
+def test_sends_never_come_sooner_than_the_window_allows(rate, margin, gaps):
     fake = FakeClock()
     limiter = RateLimiter(rate_per_second=rate, margin=margin, clock=fake.clock, sleep=fake.sleep)
-    previous = None
+    per_window = max(1, int(rate))
+    times = []
     for gap in gaps:
         fake.now += gap
         before = fake.now
-        slot = limiter.acquire()
-        assert slot >= before
-        if previous is not None:
-            assert slot - previous >= limiter.interval * (1 - 1e-9)
-        previous = slot
+        times.append(limiter.acquire())
+        assert times[-1] >= before
+    for i in range(len(times) - per_window):
+        assert times[i + per_window] - times[i] >= per_window / rate + margin - 1e-9
+    assert all(b - a >= limiter.spacing - 1e-9 for a, b in itertools.pairwise(times))

@@ -10,7 +10,6 @@ import random
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from configuration import load_configuration
 from customerio import DeferredPage
 from customerio.errors import NotFoundError, ServerError
 from datasets import RunContext
-from datasets.segment_membership import SegmentMembership, _ReadAhead
+from datasets.segment_membership import SegmentMembership
 
 
 def member(n: int, *, with_id=True, with_email=True) -> dict:
@@ -102,10 +101,10 @@ def component(tmp_path, monkeypatch):
     return make_component(tmp_path / "data")
 
 
-def run(api, component, segment_ids=(), workers=4, state=None) -> dict:
+def run(api, component, segment_ids=(), workers=4, state=None, progress_interval=30.0) -> dict:
     config = load_configuration({"#api_secret": "k", "segment_membership": {"segment_ids": list(segment_ids)}})
     ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
-                     incremental_load=True, now=0, max_workers=workers)
+                     incremental_load=True, now=0, max_workers=workers, progress_interval=progress_interval)
     return SegmentMembership(config).run(ctx, state or {})
 
 
@@ -200,12 +199,20 @@ def test_other_errors_fail_the_run_and_write_nothing(component):
 
 
 def test_customer_count_is_asked_only_for_segments_with_more_than_one_page(component, monkeypatch, caplog):
+    # Asked once a segment is still read after the progress interval (0 here: at once).
     monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 50)
     api = FakeApi(SEGMENTS)
     with caplog.at_level(logging.DEBUG):
-        run(api, component)
+        run(api, component, progress_interval=0)
     assert [call[1] for call in api.calls_to("/customer_count")] == ["/v1/segments/7/customer_count"]
     assert "Segment 7: 100 members to read." in caplog.text
+
+
+def test_a_short_run_asks_no_customer_count(component, monkeypatch):
+    monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 50)
+    api = FakeApi(SEGMENTS)
+    run(api, component)
+    assert not api.calls_to("/customer_count")
 
 
 def test_id_only_workspace_and_null_values(component):
@@ -221,72 +228,6 @@ def test_an_empty_run_writes_a_header(component):
     run(api, component, segment_ids=[12])
     header, rows = read(component)
     assert header == ["segment_id", "cio_id", "id", "email"] and rows == []
-
-
-@pytest.fixture()
-def helper():
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool
-
-
-def test_read_ahead_fetches_the_next_page_while_the_current_one_is_handled(helper):
-    fetched: list[int] = []
-    consumed: list[int] = []
-
-    def pages():
-        for n in range(4):
-            fetched.append(n)
-            yield {"n": n, "next": "more" if n < 3 else ""}
-
-    slots = threading.BoundedSemaphore(1)
-    ahead = _ReadAhead(pages(), slots, helper)
-    while (page := ahead.fetch()) is not None:
-        if page["next"]:
-            ahead.prefetch()
-        time.sleep(0.02)  # while this page is handled the next one is already being fetched
-        consumed.append(page["n"])
-        if page["n"] < 3:
-            assert len(fetched) >= page["n"] + 2
-    ahead.close()
-    assert consumed == [0, 1, 2, 3]
-    assert slots.acquire(blocking=False)  # the slot was given back
-
-
-def test_read_ahead_without_a_free_slot_reads_in_turn(helper):
-    slots = threading.BoundedSemaphore(1)
-    slots.acquire()
-    fetched = []
-
-    def pages():
-        for n in range(3):
-            fetched.append(n)
-            yield {"n": n, "next": "x" if n < 2 else ""}
-
-    seen = []
-    ahead = _ReadAhead(pages(), slots, helper)
-    while (page := ahead.fetch()) is not None:
-        ahead.prefetch()
-        seen.append(page["n"])
-        assert len(fetched) == page["n"] + 1
-    ahead.close()
-    assert seen == [0, 1, 2]
-
-
-def test_closing_mid_segment_waits_for_the_page_in_flight_and_frees_the_slot(helper):
-    release = threading.Event()
-
-    def pages():
-        yield {"n": 0, "next": "x"}
-        release.wait(5)
-        yield {"n": 1, "next": ""}
-
-    slots = threading.BoundedSemaphore(1)
-    ahead = _ReadAhead(pages(), slots, helper)
-    assert ahead.fetch()["n"] == 0
-    ahead.prefetch()
-    threading.Timer(0.05, release.set).start()
-    ahead.close()  # must not leave a helper thread running the generator
-    assert slots.acquire(blocking=False)
 
 
 class MemberList(list):
