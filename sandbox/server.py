@@ -181,9 +181,6 @@ class SandboxServer:
     def delete_segment(self, segment_id: int) -> bool:
         return self.workspace.delete_segment(segment_id)
 
-    def delete_campaign(self, campaign_id: int) -> bool:
-        return self.workspace.delete_campaign(campaign_id)
-
     def delete_person(self, cio_id: str) -> bool:
         return self.workspace.delete_person(cio_id)
 
@@ -349,13 +346,11 @@ class SandboxServer:
         return json_response(error_body(404, f"no such admin endpoint: {method} {req.path}"), 404)
 
     def _change(self, kind: str, key: str, action: str, body: object) -> Response:
-        """POST /_sandbox/{campaigns/{id}/delete | people/{cio_id}/delete | people/{cio_id}/attributes |
-        segments/{id}/leave}: the workspace changes between two runs."""
+        """POST /_sandbox/{people/{cio_id}/delete | people/{cio_id}/attributes | segments/{id}/leave}: the workspace
+        changes between two runs (campaigns and other catalogue entities: /_sandbox/catalogue/...)."""
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
-        if (kind, action) == ("campaigns", "delete"):
-            done = self.delete_campaign(int(key))
-        elif (kind, action) == ("people", "delete"):
+        if (kind, action) == ("people", "delete"):
             done = self.delete_person(key)
         elif (kind, action) == ("people", "attributes"):
             if not all(value is None or isinstance(value, str) for value in body.values()):

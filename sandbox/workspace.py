@@ -182,9 +182,6 @@ class Workspace:
     def campaigns(self) -> list[dict]:
         return self.entities.campaigns()
 
-    def delete_campaign(self, campaign_id: int) -> bool:
-        return self.entities.delete("campaign", campaign_id)
-
     def segments(self) -> list[dict]:
         return [dict(s) for s in self._segments if s["id"] not in self._deleted_segments]
 

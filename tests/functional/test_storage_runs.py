@@ -96,6 +96,7 @@ def test_storage_equals_the_sandbox_after_every_run(server, tmp_path):
     assert runs.storage["customers"].primary_key == ("cio_id",)
     assert runs.storage["messages"].primary_key == ("id",)
     assert "listed again on a later search page" in first.stdout
+    assert "This run knew no table columns" in first.stderr
 
     ws = server.workspace
     members = ws.segment_member_ids(3)
@@ -103,12 +104,13 @@ def test_storage_equals_the_sandbox_after_every_run(server, tmp_path):
     admin(server, "segments/3/leave", {"cio_id": leaver})
     admin(server, f"people/{deleted}/delete")
     admin(server, f"people/{changed}/attributes", {"plan": "enterprise", "note": None})
-    admin(server, "campaigns/12/delete")
+    admin(server, "catalogue/campaign/12/delete")
     admin(server, "segments/21/delete")
     admin(server, "append", {"dataset": "messages", "count": 30})
     admin(server, "append", {"dataset": "activities", "count": 20})
     future = admin(server, "activities/future", {"count": 1, "seconds": DAY})
-    runs.run(parameters())
+    second = runs.run(parameters())
+    assert "This run knew no table columns" not in second.stderr
     assert_storage_equals_sandbox(runs)
     customers = runs.storage["customers"].keyed()
     assert (deleted,) not in customers

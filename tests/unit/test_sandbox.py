@@ -702,7 +702,7 @@ def test_admin_changes_people_segments_and_campaigns(fresh, api):
     assert requests.post(f"{admin}/people/{gone}/delete", timeout=5).status_code == 200
     assert requests.post(f"{admin}/people/{changed}/attributes", json={"plan": "enterprise", "age": None},
                          timeout=5).status_code == 200
-    assert requests.post(f"{admin}/campaigns/12/delete", timeout=5).status_code == 200
+    assert requests.post(f"{admin}/catalogue/campaign/12/delete", timeout=5).status_code == 200
     assert requests.post(f"{admin}/people/nobody/delete", timeout=5).status_code == 404
     assert requests.post(f"{admin}/people/{changed}/attributes", json={"email": "x@y"}, timeout=5).status_code == 400
 
