@@ -688,8 +688,8 @@ def write_markdown(results: list[Result], processing: dict | None, pacing: dict 
                   "messages, activities or membership chain (the test scenario uses every 7th/5th/3rd page to "
                   "exercise it); such pages and the last, partial page of each chain or window cost requests "
                   "without records, and so does each 6-month window of a first messages run back to 2012 (about 30). "
-                  "`requests/s` shows how close the component keeps to its own pacing of about 9.9/s (the recorded "
-                  "send times plus a 10 ms margin, widened after a 429)."),
+                  "`requests/s` shows how close the component keeps to its own pacing of about 9.8/s (the recorded "
+                  "send times plus a 20 ms margin, widened after a 429)."),
                   ("- Memory: peak RSS is bounded by what is in flight, not by the data: at most 8 message windows "
                   "of 1,000, 3 search pages and 16 attribute batches, or one parsed membership page of 30,000 rows "
                   "(about 13 MB) with at most 4 more waiting as bytes (about 3 MB each: 4 segments at once, each "
