@@ -80,13 +80,17 @@ class SegmentMembership(Dataset):
             chains: dict[int, ChainWriter] = {}
             for segment, page in pages:
                 if page is None or page is _GONE:  # the segment is read to its end, or answered 404
+                    finished = chains.pop(segment.position, None)
                     if page is _GONE:
                         self._gone(segment)
+                        if finished is not None:
+                            # A deleted segment has no members: its rows must leave the (snapshot) table, not stay
+                            # as half a segment.
+                            table.discard_chain((segment.position,))
                     else:
                         log.debug("Segment %s: %s members.", segment.segment_id, f"{segment.rows:,}")
-                    finished = chains.pop(segment.position, None)
-                    if finished is not None:
-                        finished.close()  # a closed chain keeps only what the merge needs
+                        if finished is not None:
+                            finished.close()  # a closed chain keeps only what the merge needs
                     progress.step()
                     continue
                 identifiers = _take_members(page, segment.path)  # parses the page, then releases it
@@ -141,7 +145,7 @@ class SegmentMembership(Dataset):
     def _gone(segment: _Segment) -> None:
         if segment.rows:
             log.warning("segment_membership: segment %s was deleted while it was read (404); the %s rows read "
-                        "before are kept.", segment.segment_id, f"{segment.rows:,}")
+                        "before are left out, as it has no members any more.", segment.segment_id, f"{segment.rows:,}")
         else:
             log.warning("segment_membership: segment %s was not found (404): it was probably deleted after it "
                         "was listed or chosen; it is skipped.", segment.segment_id)

@@ -179,15 +179,15 @@ def test_a_chosen_segment_that_does_not_exist_is_skipped_too(component, caplog):
     assert "segment 404 was not found" in caplog.text
 
 
-def test_a_segment_deleted_while_it_is_read_keeps_what_was_read(component, caplog, monkeypatch):
+def test_a_segment_deleted_while_it_is_read_leaves_no_rows(component, caplog, monkeypatch):
     monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 30)
     api = FakeApi(SEGMENTS)
     api.delete_after_first_page = {7}
     with caplog.at_level(logging.WARNING):
         run(api, component, segment_ids=[7, 3])
     _, rows = read(component)
-    assert [r["segment_id"] for r in rows].count("7") == 30
-    assert "segment 7 was deleted while it was read" in caplog.text
+    assert rows == expected_rows(api, [3])  # half a deleted segment would stay in the snapshot table
+    assert "segment 7 was deleted while it was read" in caplog.text and "left out" in caplog.text
 
 
 def test_other_errors_fail_the_run_and_write_nothing(component):
