@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
+from concurrency import KeyedTasks
 from configuration import ActivitiesSettings, ActivityMode
 from customerio.catalog import api_activity_type
 from output import EVENTS, TableSpec, flatten, table_name
@@ -81,10 +81,10 @@ class Activities(Dataset):
                 if settings.mode is ActivityMode.PARSED_DATA:
                     for activity_type in settings.types:
                         self._writer_for(activity_type)
-                with ThreadPoolExecutor(ctx.max_workers, "activities") as pool:
-                    futures = [pool.submit(self._read, index, t, marks) for index, t in enumerate(settings.types)]
-                    for future in futures:
-                        future.result()
+                chains: KeyedTasks[int, None] = KeyedTasks(ctx.max_workers, name="activities")
+                for index, activity_type in enumerate(settings.types):  # keyed by position: the chain's spool key
+                    chains.add(index, self._read, index, activity_type, marks)
+                chains.run()
             else:
                 self._read(0, None, marks)
         if settings.mode is ActivityMode.SINGLE_TABLE and len(self._counts) > 1:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from concurrency import BoundedExecutor
 from customerio import CustomerIoClient, response_part
 from customerio.errors import NotFoundError, PermissionDeniedError
 from output import TableSpec, TableWriter, flatten
@@ -215,23 +215,10 @@ def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window
         progress.step()
         return count
 
-    total = 0
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"declared-{declaration.key}")
-    pending: set[Future] = set()
-    try:
+    with BoundedExecutor(workers, limit=window, name=f"declared-{declaration.key}") as pool:
         for position, scope in enumerate(parent_scopes(client, declaration)):
-            if len(pending) >= window:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                total += sum(future.result() for future in done)
-            pending.add(pool.submit(one_parent, position, scope))
-        for future in pending:
-            total += future.result()
-        pending = set()
-    finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
-    return total
+            pool.submit(one_parent, position, scope)
+    return progress.count  # every parent read adds its rows (a missing one adds none)
 
 
 class DeclaredDataset(Dataset):

@@ -26,7 +26,7 @@ class Marks:
             if isinstance(value, int) and not isinstance(value, bool) and value > 0
         }
         self._seen: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # chains see their marks from their own threads
 
     def get(self, key: str) -> int | None:
         """The mark of chain ``key`` from the last run (never after the run's clock), or None."""

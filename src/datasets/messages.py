@@ -142,7 +142,7 @@ class _Walk:
         self._progress = progress
         self._tasks: KeyedTasks = KeyedTasks(ctx.max_workers, name="messages")
         self._windows = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # windows are added from the tasks' threads: guards the count
 
     def add(self, found: Iterable[Window]) -> None:
         found = list(found)

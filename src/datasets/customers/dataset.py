@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from concurrency import BoundedExecutor, ReadAhead
 from configuration import AttributesLayout, CustomersMode, CustomersSettings
 from customerio import response_part
 from customerio.errors import InvalidResponseError
@@ -92,30 +91,17 @@ class Customers(Dataset):
         missing = _Counter()
         limit = max(1, 2 * ctx.max_workers)
         repeats = _Counter()
-        pages = _Prefetched(self._search_pages(ctx, filter_, repeats), self.SEARCH_AHEAD, name="customers-search")
-        inflight: set[Future] = set()
-        pool = ThreadPoolExecutor(max_workers=max(1, ctx.max_workers), thread_name_prefix="customers")
+        pages = ReadAhead(self._search_pages(ctx, filter_, repeats), self.SEARCH_AHEAD, name="customers-search")
         try:
-            for page_index, people in enumerate(pages):
-                for batch_index, start in enumerate(range(0, len(people), self.BATCH_SIZE)):
-                    while len(inflight) >= limit:
-                        done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            future.result()
-                    batch = people[start:start + self.BATCH_SIZE]
-                    inflight.add(pool.submit(self._hydrate, ctx, output.sink((page_index, batch_index)), batch,
-                                             missing, progress.add))
-            while inflight:
-                done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    future.result()
+            with BoundedExecutor(ctx.max_workers, limit=limit, name="customers") as pool:
+                for page_index, people in enumerate(pages):
+                    for batch_index, start in enumerate(range(0, len(people), self.BATCH_SIZE)):
+                        batch = people[start:start + self.BATCH_SIZE]
+                        pool.submit(self._hydrate, ctx, output.sink((page_index, batch_index)), batch, missing,
+                                    progress.add)
         except BaseException:
-            pages.stop()
-            for future in inflight:
-                future.cancel()
+            pages.stop()  # not close(): the search thread may be inside a request, and the failure should not wait
             raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
         log.debug("customers: %s people read.", f"{progress.count:,}")  # the table's line is the total
         if missing.value:
             log.warning("customers: %s people matched the search but Customer.io returned no attributes for them, "
@@ -217,6 +203,8 @@ def _cio_id_of(customer: dict) -> str:
 
 
 class _Counter:
+    """A count the attribute batches add to from the pool's threads (a lock, not a concurrency shape)."""
+
     def __init__(self) -> None:
         self.value = 0
         self._lock = threading.Lock()
@@ -225,55 +213,3 @@ class _Counter:
         with self._lock:
             self.value += n
 
-
-_END = object()
-
-
-class _Prefetched:
-    """Runs an iterator in its own thread, up to ``ahead`` items ahead of the consumer.
-
-    The producer's exception is re-raised in the consumer. ``stop()`` ends the producer at its next item.
-    """
-
-    def __init__(self, source: Iterator[Any], ahead: int, name: str):
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, ahead))
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(source,), name=name, daemon=True)
-        self._thread.start()
-
-    def _produce(self, source: Iterator[Any]) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    return
-            self._put(_END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread, which re-raises it
-            self._put(_Failure(exc))
-
-    def _put(self, item: Any) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-
-class _Failure:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc

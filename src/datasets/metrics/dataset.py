@@ -26,10 +26,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
+from concurrency import BoundedExecutor
 from configuration import METRICS_ENTITIES, MetricsSettings, parse_date_from
 from customerio.errors import NotFoundError
 
@@ -63,10 +63,9 @@ class Metrics(Dataset):
         with ExitStack() as stack:
             writers = {table.spec.name: stack.enter_context(table_session.open(table.spec))
                        for table in plan.tables()}
-            pool = stack.enter_context(ThreadPoolExecutor(ctx.max_workers, "metrics"))
-            _run_bounded(pool, 2 * ctx.max_workers, (
-                (lambda entity=entity: self._read_entity(ctx, plan, writers, entity, progress))
-                for entity in plan.entities(ctx.client)))
+            pool = stack.enter_context(BoundedExecutor(ctx.max_workers, limit=2 * ctx.max_workers, name="metrics"))
+            for entity in plan.entities(ctx.client):
+                pool.submit(self._read_entity, ctx, plan, writers, entity, progress)
         for warning in sorted(plan.warnings):
             log.warning("%s", warning)
         return {"columns": table_session.columns, "marks": plan.new_marks(), "never_started": plan.never_started()}
@@ -110,7 +109,7 @@ class _Plan:
         previous = state.get("never_started") or {}
         self._was_never_started = {kind: set(previous.get(kind) or ()) for kind in _ENTITY_KIND.values()}
         self._never_started: dict[str, list[int]] = {kind: [] for kind in _ENTITY_KIND.values()}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # entities are read on the pool's threads: guards the shared sets
         self.warnings: set[str] = set()
 
     # ------------------------------------------------------------------ tables and entities
@@ -255,26 +254,3 @@ class _Plan:
     def never_started(self) -> dict[str, list[int]]:
         return {kind: sorted(ids) for kind, ids in self._never_started.items() if ids}
 
-
-def _run_bounded(pool: ThreadPoolExecutor, limit: int, tasks: Iterable[Callable[[], None]]) -> None:
-    """Submit tasks with at most `limit` in flight; the first failure stops submission and is raised."""
-    in_flight: set[Future] = set()
-    try:
-        for task in tasks:
-            while len(in_flight) >= limit:
-                in_flight = _settle(in_flight)
-            in_flight.add(pool.submit(task))
-        while in_flight:
-            in_flight = _settle(in_flight)
-    except BaseException:
-        for future in in_flight:
-            future.cancel()
-        raise
-
-
-def _settle(in_flight: set[Future]) -> set[Future]:
-    """Wait for one task to finish (raising its error); return the ones still running."""
-    done, pending = wait(in_flight, return_when=FIRST_COMPLETED)
-    for future in done:
-        future.result()
-    return pending
