@@ -15,7 +15,16 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from customerio.catalog import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES, api_activity_type, is_activity_type
 from customerio.filters import FilterError, parse_filter
@@ -48,21 +57,31 @@ class AttributesLayout(StrEnum):
     LONG = "long"
 
 
-class _Section(BaseModel):
+class _Settings(BaseModel):
+    """Every settings model: unknown keys ignored, and every enumerated field read alike."""
+
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _enumerated(cls, value: Any, info: ValidationInfo) -> Any:
+        """Enumerated values are matched ignoring case and surrounding spaces (`single_table`, ` EU `, `Search`)."""
+        enum = cls.model_fields[info.field_name].annotation
+        if isinstance(value, str) and isinstance(enum, type) and issubclass(enum, StrEnum):
+            text = value.strip().lower()
+            for member in enum:
+                if member.value.lower() == text:
+                    return member.value
+        return value
 
-def _enum_value(enum: type[StrEnum], value: Any) -> Any:
-    """Enumerated values are matched ignoring case and surrounding spaces (`single_table`, ` EU `, `Search`)."""
-    if isinstance(value, str):
-        text = value.strip()
-        for member in enum:
-            if member.value.lower() == text.lower():
-                return member.value
-    return value
+
+def _checked_date_from(value: str) -> str:
+    if value.strip():
+        parse_date_from(value, datetime.now(UTC))
+    return value.strip()
 
 
-class MessagesSettings(_Section):
+class MessagesSettings(_Settings):
     types: list[str] = Field(default_factory=list)
     # Types asked for that Customer.io no longer has (urban_airship). When they are all that was asked for, the
     # messages dataset is skipped with a warning: an empty `types` means "every type", and a user who asked for one
@@ -107,12 +126,10 @@ class MessagesSettings(_Section):
     @field_validator("date_from")
     @classmethod
     def _date_from(cls, value: str) -> str:
-        if value.strip():
-            parse_date_from(value, datetime.now(UTC))
-        return value.strip()
+        return _checked_date_from(value)
 
 
-class ActivitiesSettings(_Section):
+class ActivitiesSettings(_Settings):
     types: list[str] = Field(default_factory=list)
     mode: ActivityMode = ActivityMode.PARSED_DATA
     # The UI has always saved `delete`; the older code read `deleted` (and so never honoured it). Both work.
@@ -121,11 +138,6 @@ class ActivitiesSettings(_Section):
     # "Continue since last run" re-reads this much before the last run's mark: activities that reach Customer.io
     # late (devices send their events when back online) are read if they are at most this much older than the mark.
     overlap_minutes: int = Field(default=60, ge=0, le=30 * 24 * 60)
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _mode(cls, value: Any) -> Any:
-        return _enum_value(ActivityMode, value)
 
     @model_validator(mode="before")
     @classmethod
@@ -157,22 +169,12 @@ class ActivitiesSettings(_Section):
         return list(kept.values())
 
 
-class CustomersSettings(_Section):
+class CustomersSettings(_Settings):
     filters: str = ""
     attributes: list[str] = Field(default_factory=list)
     mode: CustomersMode = CustomersMode.SEARCH
     attributes_layout: AttributesLayout = AttributesLayout.WIDE
     export_timeout_minutes: int = Field(default=120, ge=1, le=24 * 60)
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _mode(cls, value: Any) -> Any:
-        return _enum_value(CustomersMode, value)
-
-    @field_validator("attributes_layout", mode="before")
-    @classmethod
-    def _layout(cls, value: Any) -> Any:
-        return _enum_value(AttributesLayout, value)
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -228,7 +230,7 @@ METRICS_ENTITIES = ("campaigns", "campaign_actions", "newsletters", "newsletter_
                     "broadcast_actions", "transactional_messages")
 
 
-class MetricsSettings(_Section):
+class MetricsSettings(_Settings):
     """Metrics as time series (datasets/metrics)."""
 
     entities: list[str] = Field(default_factory=list)  # empty = all
@@ -253,12 +255,10 @@ class MetricsSettings(_Section):
     @field_validator("date_from")
     @classmethod
     def _date_from(cls, value: str) -> str:
-        if value.strip():
-            parse_date_from(value, datetime.now(UTC))
-        return value.strip()
+        return _checked_date_from(value)
 
 
-class SegmentMembershipSettings(_Section):
+class SegmentMembershipSettings(_Settings):
     segment_ids: list[int] = Field(default_factory=list)
 
     @field_validator("segment_ids", mode="before")
@@ -276,11 +276,9 @@ class SegmentMembershipSettings(_Section):
         return list(dict.fromkeys(ids))
 
 
-class _Configuration(BaseModel):
+class _Configuration(_Settings):
     """The settings every run has, and the settings section of each dataset with real logic (one field per
     registry Section). The datasets' on/off flags are added from the registry below (``Configuration``)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     api_secret: str = Field(alias="#api_secret", repr=False)
     api_region: Region = Region.US
@@ -298,11 +296,6 @@ class _Configuration(BaseModel):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("fill in the App API key")
         return value.strip()
-
-    @field_validator("api_region", mode="before")
-    @classmethod
-    def _region(cls, value: Any) -> Any:
-        return _enum_value(Region, value)
 
     @field_validator("incremental_output", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from configuration import (
     AttributesLayout,
     ConfigurationError,
     CustomersMode,
+    MetricsResolution,
     load_configuration,
     parse_date_from,
 )
@@ -113,6 +114,7 @@ def test_only_urban_airship_and_nothing_else_is_one_sentence():
     ("activities", {"mode": " Parsed_Data "}, "mode", ActivityMode.PARSED_DATA),
     ("customers", {"mode": "EXPORT"}, "mode", CustomersMode.EXPORT),
     ("customers", {"attributes_layout": "Long"}, "attributes_layout", AttributesLayout.LONG),
+    ("metrics", {"resolution": "Weeks"}, "resolution", MetricsResolution.WEEKS),
 ])
 def test_enumerated_values_ignore_case(section, value, attribute, expected):
     assert getattr(getattr(config(**{section: value}), section), attribute) is expected
