@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Callable
 
-from .api import ApiError, Request, Response, bool_param, int_param, json_body, json_response
+from .api import ApiError, Request, Response, bool_param, int_param, json_body, json_response, limit_param
 from .entities import ACTION_PAGE_SIZE, SUPPRESSION_TYPES, Entities
 from .util import CursorCodec, dumps, error_body
 from .workspace import Workspace
@@ -26,15 +26,6 @@ BROADCAST_404 = "The broadcast, action, and/or trigger do not exist."
 def _scope(text: str) -> int:
     """A cursor scope number for a string id (object type + object id)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=7).digest(), "big")
-
-
-def _limit(req: Request, default: int, maximum: int) -> int:
-    value = int_param(req, "limit")
-    if value is None:
-        return default
-    if value < 1 or value > maximum:
-        raise ApiError(400, f"limit must be between 1 and {maximum}", code="invalid_parameter")
-    return value
 
 
 class CatalogueApi:
@@ -134,7 +125,7 @@ class CatalogueApi:
         return nid
 
     def newsletters(self, req: Request) -> Response:
-        limit = _limit(req, 50, 1000)
+        limit = limit_param(req, 50, 1000)
         sort = req.param("sort") or "asc"
         if sort not in ("asc", "desc"):
             raise ApiError(400, "sort must be asc or desc", code="invalid_parameter")
@@ -197,7 +188,7 @@ class CatalogueApi:
         start = req.param("start") or "0"
         if not _INT.fullmatch(start):
             raise ApiError(400, "start must be an offset (the integer in next)", code="invalid_parameter")
-        offset, limit = int(start), _limit(req, 5, 1000)
+        offset, limit = int(start), limit_param(req, 5, 1000)
         page = errors[offset : offset + limit]
         body: dict = {"errors": page}
         if offset + len(page) < len(errors):
@@ -220,7 +211,7 @@ class CatalogueApi:
 
     # ------------------------------------------------------------------ workspace-level lists
     def sender_identities(self, req: Request) -> Response:
-        limit = _limit(req, 3, 1000)
+        limit = limit_param(req, 3, 1000)
         hidden = bool_param(req, "hidden")
         sort = req.param("sort") or "asc"
         if sort not in ("asc", "desc"):
@@ -243,7 +234,7 @@ class CatalogueApi:
         if kind not in SUPPRESSION_TYPES:
             raise ApiError(400, f"suppression type must be one of {', '.join(SUPPRESSION_TYPES)}",
                            code="invalid_parameter")
-        limit = _limit(req, 100, 1000)
+        limit = limit_param(req, 100, 1000)
         offset = int_param(req, "offset") or 0
         if offset < 0:
             raise ApiError(400, "offset must not be negative", code="invalid_parameter")
@@ -256,7 +247,7 @@ class CatalogueApi:
         return json_response({"category": category, "suppressions": [dict(s) for s in items[offset : offset + limit]]})
 
     def optouts(self, req: Request) -> Response:
-        limit = _limit(req, 10, 1000)
+        limit = limit_param(req, 10, 1000)
         sender = req.param("from")
         people = [j for j in range(0, self.ws.people_count, OPTOUT_EVERY)]
         rows = []
@@ -282,7 +273,7 @@ class CatalogueApi:
         return raw
 
     def objects_search(self, req: Request) -> Response:
-        limit = _limit(req, 10, 1000)
+        limit = limit_param(req, 10, 1000)
         body = json_body(req)
         type_id = body.get("object_type_id")
         if not isinstance(type_id, str):  # QUIRK: the type id is a string in the body
@@ -307,7 +298,7 @@ class CatalogueApi:
         people = self.e.object_relationships(type_id, raw_id)
         if people is None:
             raise ApiError(404, "The object does not exist.", code="not_found")
-        limit = _limit(req, 10, 1000)
+        limit = limit_param(req, 10, 1000)
         page, nxt = self._page(req, TAG_RELATIONSHIPS, _scope(f"{type_id}/{raw_id}"), people, limit)
         items = []
         for j in page:

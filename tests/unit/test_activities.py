@@ -8,9 +8,6 @@ import json
 import logging
 from pathlib import Path
 
-import pytest
-from keboola.component import CommonInterface
-
 from configuration import load_configuration
 from datasets import RunContext
 from datasets.activities import Activities
@@ -33,16 +30,6 @@ class FakeActivitiesApi:
         wanted = [a for a in reversed(self.activities) if params.get("type") in (None, a["type"])]
         for start in range(0, max(len(wanted), 1), 3):
             yield {"activities": wanted[start:start + 3], "next": "" if start + 3 >= len(wanted) else str(start + 3)}
-
-
-@pytest.fixture()
-def component(tmp_path, monkeypatch):
-    for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
-        monkeypatch.delenv(name, raising=False)
-    data = tmp_path / "data"
-    (data / "out" / "tables").mkdir(parents=True)
-    (data / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
-    return CommonInterface(data_folder_path=str(data))
 
 
 def run(api, component, state, *, now=NOW, incremental_load=True, **activities) -> dict:

@@ -6,9 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import pytest
-from keboola.component import CommonInterface
-
 from configuration import load_configuration
 from datasets import RunContext
 from datasets.activities import Activities
@@ -23,16 +20,6 @@ class ScriptedClient:
     def paginate(self, method, path, *, params=None, **kwargs):
         wanted = (params or {}).get("type")
         yield {"activities": [a for a in self.activities if wanted is None or a.get("type") == wanted], "next": ""}
-
-
-@pytest.fixture()
-def component(tmp_path, monkeypatch):
-    for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
-        monkeypatch.delenv(name, raising=False)
-    data = tmp_path / "data"
-    (data / "out" / "tables").mkdir(parents=True)
-    (data / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
-    return CommonInterface(data_folder_path=str(data))
 
 
 def run(component, activities, **settings) -> dict:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from keboola.component import CommonInterface
 
 from customerio.errors import InvalidResponseError, NotFoundError, PermissionDeniedError
 from datasets import RunContext
@@ -80,15 +79,6 @@ CHILDREN = Declaration(
     key="children", path="/parents/{parent_id}/items", items_key="items", paging=Paging.CURSOR, page_size=2,
     parent=Parent(PARENTS, {"parent_id": "id"}, noun="parent"), access="access to Parents",
     table=TableSpec(name="children", primary_key=("parent_id", "id"), seed_columns=("parent_id", "id")))
-
-
-@pytest.fixture()
-def component(tmp_path, monkeypatch):
-    for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
-        monkeypatch.delenv(name, raising=False)
-    (tmp_path / "data" / "out" / "tables").mkdir(parents=True)
-    (tmp_path / "data" / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
-    return CommonInterface(data_folder_path=str(tmp_path / "data"))
 
 
 def run(api, component, declaration, workers=4) -> dict:

@@ -2,22 +2,8 @@ import json
 import os
 
 import pytest
-from keboola.component import CommonInterface
 
 from output import EVENTS, SNAPSHOT, LoadPlan, TableSpec, TableWriter, load_plan, write_manifest
-
-
-@pytest.fixture
-def component(tmp_path, monkeypatch):
-    # Without KBC_STACKID the library writes the new (typed) manifest format.
-    for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
-        monkeypatch.delenv(name, raising=False)
-    data = tmp_path / "data"
-    (data / "out" / "tables").mkdir(parents=True)
-    (data / "in" / "tables").mkdir(parents=True)
-    (data / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
-    return CommonInterface(data_folder_path=str(data))
-
 
 SPEC = TableSpec(
     name="messages",
