@@ -158,3 +158,28 @@ def test_a_campaign_deleted_mid_run_is_skipped_with_a_warning(tmp_path):
         got = {r["campaign_id"] for r in run.csv("campaign_actions")}
         assert str(victim) not in got and len(got) == 39
         assert any(e["path"] == f"/v1/campaigns/{victim}/actions" and e["status"] == 404 for e in srv.request_log)
+
+
+def test_storage_follows_the_catalogue_run_after_run(tmp_path):
+    """Catalogue tables are snapshots: a newsletter deleted between two scheduled runs leaves Storage with its
+    contents and test groups, and the rest is kept, under the incremental load type."""
+    from tests.storage_model import Storage
+
+    tables = ("newsletters", "newsletter_contents", "newsletter_test_groups", "broadcasts", "broadcast_actions")
+    parameters = {"#api_secret": SECRET, "incremental_output": 1, **dict.fromkeys(tables, True)}
+    storage = Storage()
+    with SandboxServer(SandboxSettings(scenario="test", **SIZES)) as srv:
+        first = run_component(make_data_dir(tmp_path / "run1", parameters), srv.url)
+        assert first.code == 0, first.stderr
+        storage.load(first.tables)
+        victim = srv.workspace.entities.newsletter_ids()[0]
+        srv.workspace.entities.delete("newsletter", victim)
+        second = run_component(make_data_dir(tmp_path / "run2", parameters, state=first.state), srv.url)
+        assert second.code == 0, second.stderr
+        storage.load(second.tables)
+        truth = expected_keys(srv)
+    for name in tables:
+        assert set(storage[name].keyed()) == {tuple(str(part) for part in key) for key in truth[name]}, name
+        assert storage[name].duplicates == 0
+    assert str(victim) not in storage["newsletters"].values("id")
+    assert str(victim) not in storage["newsletter_contents"].values("newsletter_id")
