@@ -222,9 +222,11 @@ class SandboxServer:
                 del self._log[: len(self._log) - limit]
         if path.startswith("/_download/"):
             decision = self.faults.decide(n, path, download=True)
+            if decision.name:
+                entry["fault"] = decision.name  # before a slow fault's sleep: the client may be gone by then
             resp = self._download(req, decision)
         elif path == "/v1" or path.startswith("/v1/"):
-            decision, resp = self._v1(req, n)
+            decision, resp = self._v1(req, n, entry)
         else:
             decision = Decision()
             resp = error_response(ApiError(404, f"no such endpoint: {req.method} {path}", code="not_found"))
@@ -233,7 +235,7 @@ class SandboxServer:
         entry["status"] = resp.status
         self._write(handler, resp, decision)
 
-    def _v1(self, req: Request, n: int) -> tuple[Decision, Response]:
+    def _v1(self, req: Request, n: int, entry: dict) -> tuple[Decision, Response]:
         rng = random.Random(self.settings.seed * 7_919 + n)
         token = _bearer(req.headers.get("authorization"))
         admitted = self.limiter is None or self.limiter.allow(token or "")
@@ -243,6 +245,10 @@ class SandboxServer:
             time.sleep(delay / 1000)
         if not admitted:
             return Decision(), self._too_many(rng, self.settings.rate_limit, retry_after=True)
+        if decision.name:
+            # Logged when decided, not after the handler: a client that timed out on a slow fault may have
+            # finished its run (and a test read the log) before the sleep ends.
+            entry["fault"] = decision.name
         if decision.too_many:
             return decision, self._too_many(rng, 10, retry_after=decision.retry_after)
         if decision.error_status:
