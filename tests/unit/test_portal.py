@@ -34,7 +34,7 @@ def dry_run(tmp_path: Path) -> subprocess.CompletedProcess:
     (fake / "docker").write_text("#!/bin/sh\necho docker was called >&2\nexit 97\n")
     (fake / "docker").chmod(0o755)
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "DRY_RUN": "1",
-           "KBC_DEVELOPERPORTAL_APP": "keboola.ex-customer-io", "KBC_DEVELOPERPORTAL_VENDOR": "keboola"}
+           "KBC_DEVELOPERPORTAL_APP": "kds-team.ex-customer-io", "KBC_DEVELOPERPORTAL_VENDOR": "kds-team"}
     return subprocess.run(["bash", str(ROOT / "scripts/developer_portal/update_properties.sh")], check=False, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -43,7 +43,7 @@ def pushed(output: str) -> dict[str, str]:
     """Property name -> the value the script would push (it prints 'Updating <name> for <app>' then the value)."""
     found, lines = {}, output.splitlines()
     for i, line in enumerate(lines):
-        match = re.fullmatch(r"Updating (\w+) for keboola\.ex-customer-io", line)
+        match = re.fullmatch(r"Updating (\w+) for kds-team\.ex-customer-io", line)
         if match:
             found[match.group(1)] = lines[i + 1]
     return found
