@@ -81,9 +81,7 @@ class Component(ComponentBase):
                 new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
             new_state[TABLE_KEYS] = ctx.table_keys
         if config.incremental_output and not _any_known_columns(state):
-            log.warning("This run knew no table columns from an earlier run (a first run, or after Reset state): if "
-                        "a Storage table already has columns this run does not write, Storage refuses the load ('Some "
-                        "columns are missing in the csv file'); see 'Load types and state' in the README.")
+            _note_unknown_columns(state)
         # Only now, with every table complete, do the marks advance.
         self.write_state_file(new_state)
         log.debug("Run finished in %.1f s.", time.monotonic() - started)
@@ -154,6 +152,19 @@ class Component(ComponentBase):
 
 def _any_known_columns(state: dict) -> bool:
     return any(isinstance(part, dict) and part.get("columns") for part in state.values())
+
+
+def _note_unknown_columns(state: dict) -> None:
+    """Storage refuses a load whose CSV lacks a column its table has; an incremental run that knew no columns says
+    so where its tables may already be in Storage, and in words that fit how likely that is."""
+    if state:  # an earlier run left state but no columns (a state kept from an older version): the tables exist
+        log.warning("The saved state names no table columns, so the tables hold only the columns this run saw: if "
+                    "a Storage table has more, Storage refuses the load ('Some columns are missing in the csv "
+                    "file'); see 'Load types and state' in the documentation.")
+    elif os.environ.get("KBC_STACKID"):  # on Keboola (the runner always sets it): after Reset state, tables may exist
+        log.info("No earlier run is in the state (the first run of this configuration, or after Reset state), so "
+                 "the tables hold the columns this run saw; should Storage refuse a load for missing columns, see "
+                 "'Load types and state' in the documentation.")
 
 
 def _table_keys(value: object) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ import logging
 import re
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -62,11 +62,22 @@ class _Settings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
+    # What a boolean field says when its value is not one; a model may name a field's values better.
+    _not_a_boolean: ClassVar[dict[str, str]] = {}
+
     @field_validator("*", mode="before")
     @classmethod
     def _enumerated(cls, value: Any, info: ValidationInfo) -> Any:
-        """Enumerated values are matched ignoring case and surrounding spaces (`single_table`, ` EU `, `Search`)."""
-        enum = cls.model_fields[info.field_name].annotation
+        """Enumerated values are matched ignoring case and surrounding spaces (`single_table`, ` EU `, `Search`).
+        Every boolean follows one rule: true/false or 1/0; null is the field's default."""
+        field = cls.model_fields[info.field_name]
+        enum = field.annotation
+        if enum is bool:
+            if value is None:
+                return field.default
+            if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+                return bool(value)
+            raise ValueError(cls._not_a_boolean.get(info.field_name, "must be true or false"))
         if isinstance(value, str) and isinstance(enum, type) and issubclass(enum, StrEnum):
             text = value.strip().lower()
             for member in enum:
@@ -289,6 +300,7 @@ class _Configuration(_Settings):
     segment_membership: SegmentMembershipSettings | None = None
     metrics: MetricsSettings | None = None
     debug: bool = False
+    _not_a_boolean: ClassVar[dict[str, str]] = {"incremental_output": "must be 0 (full load) or 1 (incremental update)"}
 
     @field_validator("api_secret", mode="before")
     @classmethod
@@ -296,22 +308,6 @@ class _Configuration(_Settings):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("fill in the App API key")
         return value.strip()
-
-    @field_validator("incremental_output", mode="before")
-    @classmethod
-    def _load_type(cls, value: Any) -> bool:
-        if value is None:
-            return True
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ValueError("must be 0 (full load) or 1 (incremental update)")
-
-    @field_validator("debug", mode="before")
-    @classmethod
-    def _debug(cls, value: Any) -> bool:
-        return _flag(value)
 
     @field_validator(*REGISTRY.sections(), mode="before")
     @classmethod
@@ -342,18 +338,9 @@ class _Configuration(_Settings):
         return keys
 
 
-def _flag(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
-        return bool(value)
-    raise ValueError("must be true or false")
-
-
-# One boolean per declared dataset of the registry, off unless set.
+# One boolean per declared dataset of the registry, off unless set (read by _Settings' one rule for booleans).
 Configuration = create_model(
     "Configuration", __base__=_Configuration, __module__=__name__,
-    __validators__={"_flags": field_validator(*REGISTRY.flags(), mode="before")(lambda cls, value: _flag(value))},
     **{key: (bool, REGISTRY[key].default) for key in REGISTRY.flags()},
 )
 
@@ -372,6 +359,8 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
         config = Configuration.model_validate(parameters)
     except ValidationError as exc:
         raise ConfigurationError(_hide_secret(_sentence(exc), parameters.get("#api_secret"))) from None
+    if for_run:
+        _warn_unknown_keys(parameters)
     retired = config.messages.retired_types if config.messages is not None else []
     if retired:
         names = ", ".join(f"'{name}'" for name in retired)
@@ -387,6 +376,23 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
     if for_run and not config.enabled_datasets():
         raise ConfigurationError(REGISTRY.no_dataset_sentence())
     return config
+
+
+# Keys the older component's configurations may still hold (`site_id` and `api_client_id` of its 2020 versions,
+# `users` before `customers`) and the form's test-connection button: they mean nothing here and stay silent.
+_SILENT_KEYS = frozenset({"site_id", "#site_id", "api_client_id", "#api_client_id", "users", "test_connection"})
+
+
+def _warn_unknown_keys(parameters: dict) -> None:
+    """A misspelled key (`"campaign": true`) would switch nothing on without a word: name it and the closest key."""
+    known = sorted(field.alias or name for name, field in Configuration.model_fields.items())
+    for key in parameters:
+        if key in known or key in _SILENT_KEYS or not isinstance(key, str):
+            continue
+        close = difflib.get_close_matches(key.strip().lower(), known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else "see the configuration keys in the documentation."
+        log.warning(_hide_secret(f"The configuration key '{_one_line(key)[:60]}' is not one this component "
+                                 f"reads, so it is ignored: {hint}", parameters.get("#api_secret")))
 
 
 _ALLOWED = {

@@ -96,7 +96,6 @@ def test_storage_equals_the_sandbox_after_every_run(server, tmp_path):
     assert runs.storage["customers"].primary_key == ("cio_id",)
     assert runs.storage["messages"].primary_key == ("id",)
     assert "listed again on a later search page" in first.stdout
-    assert "This run knew no table columns" in first.stderr
 
     ws = server.workspace
     members = ws.segment_member_ids(3)
@@ -110,7 +109,7 @@ def test_storage_equals_the_sandbox_after_every_run(server, tmp_path):
     admin(server, "append", {"dataset": "activities", "count": 20})
     future = admin(server, "activities/future", {"count": 1, "seconds": DAY})
     second = runs.run(parameters())
-    assert "This run knew no table columns" not in second.stderr
+    assert "no table columns" not in second.stderr
     assert_storage_equals_sandbox(runs)
     customers = runs.storage["customers"].keyed()
     assert (deleted,) not in customers
