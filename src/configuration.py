@@ -379,8 +379,9 @@ def load_configuration(parameters: Any, *, for_run: bool = True) -> Configuratio
 
 
 # Keys the older component's configurations may still hold (`site_id` and `api_client_id` of its 2020 versions,
-# `users` before `customers`) and the form's test-connection button: they mean nothing here and stay silent.
-_SILENT_KEYS = frozenset({"site_id", "#site_id", "api_client_id", "#api_client_id", "users", "test_connection"})
+# `users` before `customers`) and the form's button and heading: they mean nothing here and stay silent.
+_SILENT_KEYS = frozenset({"site_id", "#site_id", "api_client_id", "#api_client_id", "users", "test_connection",
+                          "catalogue_heading"})
 
 
 def _warn_unknown_keys(parameters: dict) -> None:

@@ -1,9 +1,10 @@
 """configSchema.json as Keboola's form reads it: the parts of its contract that the schema and form tests share.
 
 Keboola's form adds keywords to JSON Schema: `type: button` (test-connection and sync-action buttons),
-`options.dependencies` (a field shows only while its siblings have the given values), `options.async` (a
-sync action fills a select), and `options.creatable` / `options.tags` on a select (the user may type a value
-that is not in `enum`; the enum is then the list of suggestions, not a restriction).
+`format: info` (a heading that holds no value), `options.dependencies` (a field shows only while its siblings have
+the given values), `options.async` (a sync action fills a select; `autoload` loads it when the watched fields are
+set), and `options.tags` on a select (the user types values; Keboola documents it without an `enum`, since its
+validator would hold typed values to one).
 """
 
 from __future__ import annotations
@@ -41,13 +42,14 @@ def sample_parameters() -> dict:
 
 
 def is_button(prop: dict) -> bool:
-    return prop.get("type") == "button"
+    """A field that holds no value: a sync-action button, or an info block (`format: info`, a heading)."""
+    return prop.get("type") == "button" or prop.get("format") == "info"
 
 
 def enum_only_suggests(prop: dict) -> bool:
-    """A creatable select takes typed values; an async select takes what its sync action loads."""
-    options = prop.get("options", {})
-    return bool(options.get("creatable") or options.get("tags") or options.get("async"))
+    """An async select takes what its sync action loads (Keboola fills the enum with it). A creatable select is
+    validated as it is: Keboola's validator holds a typed value to an enum, so a creatable select has none."""
+    return bool(prop.get("options", {}).get("async"))
 
 
 def dependencies(prop: dict) -> dict:

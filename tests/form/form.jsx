@@ -4,7 +4,9 @@
 // - `type: "button"` with `format: "test-connection"` / `"sync-action"` and `options.async`: a button that
 //   calls the sync action and shows its message;
 // - `options.async` on a select: a "Load" button whose sync-action answer ([{value, label}]) fills the options;
-// - `options.creatable` / `options.tags` on a select: any typed value is accepted, the enum only suggests;
+// - `options.creatable` / `options.tags` on a select: the user types values; an enum there still restricts them,
+//   as Keboola's validator does (its documented creatable select has none);
+// - `format: "info"`: a static heading that holds no value;
 // - `options.dependencies`: a field shows only while its siblings have the given values;
 // - `propertyOrder` and `options.enum_titles` become RJSF's ui:order and ui:enumNames.
 // Sync-action answers come from window.FORM_INPUT.syncActions (the test fills them with the component's own
@@ -27,14 +29,17 @@ function dependencyMet(deps, siblings) {
     (Array.isArray(wanted) ? wanted : [wanted]).includes(siblings[name]));
 }
 
-// Keboola schema -> [RJSF schema, uiSchema]. The enum of a creatable or async select moves to the uiSchema
-// (suggestions), so validation accepts typed and loaded values as Keboola's form does.
+// Keboola schema -> [RJSF schema, uiSchema]. The enum of an async select moves to the uiSchema (suggestions):
+// Keboola fills it with what the sync action loads, so validation accepts loaded values.
 function convert(node) {
   const schema = { ...node };
   const ui = {};
   const opts = options(node);
   if (node.type === "button") {
     return [{ title: node.title }, { "ui:field": "KeboolaButton", "ui:options": { format: node.format, ...opts } }];
+  }
+  if (node.format === "info") {
+    return [{ title: node.title }, { "ui:field": "KeboolaInfo" }];
   }
   if (opts.enum_titles) ui["ui:enumNames"] = opts.enum_titles;
   if (WIDGETS[node.format]) ui["ui:widget"] = WIDGETS[node.format];
@@ -44,7 +49,7 @@ function convert(node) {
     const creatable = !!(opts.creatable || opts.tags);
     ui["ui:field"] = "KeboolaSelect";
     ui["ui:options"] = { suggestions: holder.enum || [], creatable, async: opts.async };
-    if (creatable || opts.async) delete holder.enum;
+    if (opts.async) delete holder.enum;
     if (multiple) schema.items = holder;
   }
   if (node.type === "object") {
@@ -146,15 +151,20 @@ function displayed(container) {
         selected: [...el.selectedOptions].map((o) => o.textContent),
         options: [...el.options].map((o) => o.textContent),
       };
-    } else if (tag === "button" || tag === "span") fields[el.id] = { text: el.textContent };
-    else if (tag === "fieldset") fields[el.id] = { fieldset: true };
+    } else if (tag === "button" || tag === "span" || (tag === "div" && el.className === "info")) {
+      fields[el.id] = { text: el.textContent };
+    } else if (tag === "fieldset") fields[el.id] = { fieldset: true };
   }
   return fields;
 }
 
 const [schema, uiSchema] = convert(INPUT.schema);
 uiSchema["ui:submitButtonOptions"] = { norender: true };
-const fields = { KeboolaButton, KeboolaSelect };
+function KeboolaInfo({ fieldPathId, schema }) {
+  return <div id={fieldPathId.$id} className="info">{schema.title}</div>;
+}
+
+const fields = { KeboolaButton, KeboolaInfo, KeboolaSelect };
 const templates = { ObjectFieldTemplate: KeboolaObject };
 const formContext = { syncAction: (action) => INPUT.syncActions[action] };
 

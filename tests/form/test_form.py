@@ -123,7 +123,9 @@ def _title(prop: dict, value) -> str:
 
 
 def _check_shown(prop: dict, value, shown: dict, where: str) -> None:
-    if is_button(prop):
+    if prop.get("format") == "info":
+        assert shown["text"] == prop["title"], where
+    elif is_button(prop):
         assert shown["text"] == prop["options"]["async"]["label"], where
     elif "checked" in shown:
         assert shown["checked"] == bool(value), where

@@ -105,10 +105,45 @@ def test_no_option_keboola_does_not_know():
 def test_activity_types_accept_any_type_and_list_every_known_one():
     types = SCHEMA["properties"]["activities"]["items"]["properties"]["types"]
     assert types["format"] == "select"
-    assert types["options"].get("creatable") is True or types["options"].get("tags") is True
-    assert set(ACTIVITY_TYPES) | set(LEGACY_ACTIVITY_TYPES) <= set(types["items"]["enum"])
+    # Keboola's documented creatable multi-select: options.tags and no enum (its validator holds typed values to
+    # an enum); the known types are listed as examples
+    assert types["options"].get("tags") is True and "enum" not in types["items"]
+    assert set(ACTIVITY_TYPES) | set(LEGACY_ACTIVITY_TYPES) <= set(types["items"]["examples"])
     assert errors_of({**sample_parameters(), "activities": [{**sample_parameters()["activities"][0],
                                                              "types": ["_r:2:attribute_change", "_o:9:delete"]}]}) == []
+
+
+def test_a_typed_activity_type_would_be_refused_if_the_list_were_an_enum():
+    # Why the types have no enum: Keboola validates the saved configuration against the schema as it is.
+    schema = load_schema()
+    items = schema["properties"]["activities"]["items"]["properties"]["types"]["items"]
+    items["enum"] = items["examples"]
+    errors = list(jsonschema.Draft7Validator(validation_view(schema)).iter_errors(sample_parameters()))
+    assert [e.instance for e in errors] == ["_o:1:create"]
+
+
+def test_the_segment_list_loads_itself_once_the_key_and_region_are_set():
+    # Keboola's autoload: a list of the watched fields' paths (an empty list would load on opening the form)
+    async_ = SCHEMA["properties"]["segment_membership"]["items"]["properties"]["segment_ids"]["options"]["async"]
+    assert async_["action"] == "listSegments"
+    assert async_["autoload"] == ["parameters.#api_secret", "parameters.api_region"]
+    assert {"#api_secret", "api_region"} <= set(SCHEMA["properties"])
+
+
+def test_documentation_links_are_where_a_user_needs_them():
+    props = SCHEMA["properties"]
+    for field in (props["#api_secret"], props["customers"]["items"]["properties"]["filters"],
+                  props["activities"]["items"]["properties"]["types"]):
+        assert field["options"]["documentation"]["link"].startswith("https://")
+
+
+def test_the_catalogue_checkboxes_sit_under_one_heading():
+    props = SCHEMA["properties"]
+    order = sorted(props, key=lambda name: props[name].get("propertyOrder", 0))
+    heading = order.index("catalogue_heading")
+    catalogue = [key for key in REGISTRY.flags() if key not in ("campaigns", "segments")]
+    assert props["catalogue_heading"]["format"] == "info"
+    assert order[heading + 1:heading + 1 + len(catalogue)] == catalogue
 
 
 def test_a_saved_segment_id_validates():
