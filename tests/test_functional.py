@@ -1,7 +1,15 @@
 """keboola.datadirtest cases in tests/functional/NN_*: the real component, run as a process against the sandbox.
 
-Each case may hold `source/expected_exit_code` (default 0) and `source/expected_stderr` (a text that must
-appear in stderr). Every case checks that the API key appears nowhere in the output.
+A case is a folder with `source/` and `expected/` (compared byte for byte: out/tables and out/files), or a folder
+of such steps run in order (a chained case: each step starts from the state the previous one wrote). Each case may
+hold `source/expected_exit_code` (default 0), `source/expected_stderr` (a text that must appear in stderr),
+`source/expected_stdout` (a sync action's answer: the JSON stdout must equal it, `{api_url}` standing for
+the sandbox's address) and `source/post_run.py` (run
+before the comparison). Every case checks that the API key appears nowhere in the output.
+
+The sandbox is small and anchored at a fixed time, so that messages and activities (dated relative to the
+sandbox's "now") give the same bytes on any day. `python tests/functional/save_expected.py NN_case` rewrites a
+case's expected output from a run.
 """
 
 from __future__ import annotations
@@ -19,7 +27,17 @@ from sandbox import SandboxServer, SandboxSettings
 
 FUNCTIONAL_DIR = Path(__file__).parent / "functional"
 COMPONENT = Path(__file__).resolve().parent.parent / "src" / "component.py"
-CASES = sorted(p.name for p in FUNCTIONAL_DIR.iterdir() if p.is_dir() and (p / "source").is_dir())
+# 2026-09-21 14:13:20 UTC: the sandbox's "server start"; its messages and activities lie before it
+SANDBOX = SandboxSettings(scenario="test", anchor=1_790_000_000, people=25, messages=60, activities=40,
+                          membership=40, export_delay=0.5)
+
+
+def is_case(folder: Path) -> bool:
+    return folder.is_dir() and not folder.name.startswith("_") and (
+        (folder / "source").is_dir() or any((step / "source").is_dir() for step in folder.iterdir()))
+
+
+CASES = sorted(p.name for p in FUNCTIONAL_DIR.iterdir() if is_case(p))
 
 
 class SandboxDataDirTest(TestDataDir):
@@ -36,6 +54,9 @@ class SandboxDataDirTest(TestDataDir):
         assert proc.returncode == expected_code, f"exit {proc.returncode}, expected {expected_code}:\n{proc.stderr}"
         if (source / "expected_stderr").exists():
             assert (source / "expected_stderr").read_text().strip() in proc.stderr
+        if (source / "expected_stdout").exists():
+            expected = (source / "expected_stdout").read_text().replace("{api_url}", self.context_parameters["api_url"])
+            assert json.loads(proc.stdout) == json.loads(expected), proc.stdout
         secret = json.loads(Path(self.source_config_path).read_text())["parameters"].get("#api_secret", "")
         outputs = [proc.stdout, proc.stderr] + [p.read_text(errors="replace") for p in
                                                 Path(self.source_data_dir, "out").rglob("*") if p.is_file()]
@@ -44,7 +65,7 @@ class SandboxDataDirTest(TestDataDir):
 
 @pytest.fixture(scope="module")
 def sandbox_url():
-    with SandboxServer(SandboxSettings(scenario="test")) as server:
+    with SandboxServer(SANDBOX) as server:
         yield server.url
 
 
