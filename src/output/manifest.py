@@ -1,4 +1,13 @@
-"""Table manifests through keboola.component: typed schema, load (full or incremental), primary key, header.
+"""Table manifests through keboola.component: typed columns, load (full or incremental), primary key, header.
+
+Two manifest formats, chosen as keboola.component 1.11 chooses (``_expects_legacy_manifest``): the runner always sets
+``KBC_STACKID`` and sets ``KBC_DATA_TYPE_SUPPORT`` only for projects with native types (the Portal property
+``dataTypesConfiguration.dataTypesSupport``, default ``none``); ``storage.output.data_type_support`` in config.json
+overrides it. With ``hints``/``authoritative`` (or outside Keboola) the manifest has a ``schema``; otherwise it is the
+legacy one (``columns`` from the header, ``primary_key``, ``metadata``), where the library drops every type,
+``nullable`` and column description, so this module writes them as ``column_metadata`` (``KBC.datatype.basetype``,
+``KBC.datatype.nullable``, ``KBC.description``) as the library's own ``create_out_table_definition_from_schema``
+does. Never both in one manifest. https://developers.keboola.com/extend/common-interface/manifest-files/
 
 What a run does to a Storage table (``load_plan``) follows from the user's load type and the table's kind:
 
@@ -25,16 +34,24 @@ or after a switch from Full load, which leaves no key).
 
 from __future__ import annotations
 
+import json
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keboola.component.dao import BaseType, ColumnDefinition, SupportedDataTypes, TableDefinition
+from keboola.component.dao import BaseType, ColumnDefinition, KBCMetadataKeys, SupportedDataTypes, TableDefinition
 
 from output.table_writer import EVENTS, TableResult, TableSpec
 
-__all__ = ["LoadPlan", "load_plan", "write_manifest"]
+__all__ = ["LoadPlan", "column_description", "expects_legacy_manifest", "load_plan", "write_manifest"]
+
+# Integer columns that hold a time as Customer.io sends it: unix seconds. By name, as the App API names them
+# (created, updated, timestamp, first_started, *_at; period_start of the metrics tables); a spec may list more.
+_TIME_NAMES = frozenset({"created", "updated", "timestamp", "first_started", "period_start"})
+TIME_DESCRIPTION = "unix seconds (UTC)"
+JSON_DESCRIPTION = "JSON text"
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,28 @@ class _Column(ColumnDefinition):
         return column
 
 
+def column_description(spec: TableSpec, key: str, name: str) -> str | None:
+    """What a column's name does not say: its Customer.io field when renamed, unix seconds, JSON text."""
+    parts = []
+    if key != name:
+        parts.append(f"Customer.io field '{key}'")
+    if key in spec.time_columns or (spec.column_types.get(key) == "INTEGER"
+                                    and (key in _TIME_NAMES or key.endswith("_at"))):
+        parts.append(TIME_DESCRIPTION)
+    elif key in spec.json_fields:
+        parts.append(JSON_DESCRIPTION)
+    return "; ".join(parts) + "." if parts else None
+
+
+def expects_legacy_manifest(component: Any) -> bool:
+    """True when Storage reads this job's manifests in the legacy format (see the module docstring).
+
+    The library's own rule (``CommonInterface._expects_legacy_manifest``), so the format always matches what its
+    ``write_manifest`` would pick.
+    """
+    return bool(component._expects_legacy_manifest())
+
+
 def write_manifest(
     component: Any, spec: TableSpec, result: TableResult, *, incremental: bool, plan: LoadPlan | None = None
 ) -> TableDefinition | None:
@@ -88,10 +127,9 @@ def write_manifest(
     schema: OrderedDict[str, ColumnDefinition] = OrderedDict()
     for key, name in zip(result.columns, result.names, strict=True):
         data_type = SupportedDataTypes[spec.column_types.get(key, "STRING")]
-        # A renamed column keeps its Customer.io name in its description; key columns are never empty.
-        described = f"Customer.io field '{key}'." if key != name else None
+        # Key columns are never empty.
         schema[name] = _Column(data_types=BaseType(data_type), primary_key=key in primary_key,
-                               nullable=key not in primary_key, description=described)
+                               nullable=key not in primary_key, description=column_description(spec, key, name))
     definition = component.create_out_table_definition(
         f"{spec.name}.csv",
         schema=schema,
@@ -99,5 +137,23 @@ def write_manifest(
         has_header=True,
         description=spec.description or None,
     )
-    component.write_manifest(definition)
+    legacy = expects_legacy_manifest(component)
+    if legacy:
+        # Set directly: TableMetadata.add_column_metadata is deprecated (it warns on every call).
+        definition.table_metadata.column_metadata = {
+            name: {KBCMetadataKeys.base_data_type.value: column.data_types["base"].dtype,
+                   KBCMetadataKeys.data_type_nullable.value: column.nullable,
+                   KBCMetadataKeys.description.value: column.description}
+            for name, column in schema.items()
+        }
+    # Not component.write_manifest: on a project without queuev2 the library warns "Running on legacy queue some
+    # manifest properties will be ignored: ['write_always']" once per table. The same dictionary is built here
+    # with that one property dropped silently (this component never asks for write_always).
+    manifest = definition.get_manifest_dictionary(legacy_queue=False, legacy_manifest=legacy)
+    if component.is_legacy_queue:
+        for excluded in TableDefinition.OUTPUT_MANIFEST_LEGACY_EXCLUDES:
+            manifest.pop(excluded, None)
+    os.makedirs(os.path.dirname(definition.full_path), exist_ok=True)
+    with open(definition.full_path + ".manifest", "w") as file:
+        json.dump(manifest, file)
     return definition

@@ -81,6 +81,9 @@ class TableSpec:
     kind: str = SNAPSHOT
     # Fields (by flattened name) written whole as JSON text: objects that also arrive as JSON text (see flatten).
     json_fields: frozenset[str] = frozenset()
+    # Integer columns (by source key) that hold unix seconds beyond those the manifest knows by name (created,
+    # *_at, ...; see output.manifest.column_description): their manifest description says so.
+    time_columns: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in self.name):
@@ -90,6 +93,7 @@ class TableSpec:
         if self.kind not in KINDS:
             raise ValueError(f"Table kind {self.kind!r} of table {self.name} must be one of {sorted(KINDS)}.")
         object.__setattr__(self, "json_fields", frozenset(self.json_fields))
+        object.__setattr__(self, "time_columns", frozenset(self.time_columns))
         bad = {key: kind for key, kind in self.column_types.items() if kind not in DATA_TYPES}
         if bad:
             raise ValueError(f"Unknown column types {bad} for table {self.name}; use one of {sorted(DATA_TYPES)}.")
