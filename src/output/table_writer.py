@@ -1,7 +1,7 @@
 """Streaming CSV table writer: per-chain spool files, deterministic merge, dynamic columns.
 
 A table is written through one or more *chains* (``writer.chain(key)``). Each chain appends rows to its own
-spool files (in a hidden temporary folder next to ``tables_dir``), so a chain never waits for another and no row
+spool files (in a folder of the temporary directory, ``tempfile``/TMPDIR, never under /data), so a chain never waits for another and no row
 is held in memory. A chain writes its rows in the final column order as far as it knows it: the fixed columns
 (known columns from state, then seed columns, then primary-key columns), then the other keys it has seen, sorted.
 A row with a new key starts a new spool segment (see ``ChainWriter``). A closed chain of at most
@@ -355,11 +355,9 @@ class TableWriter:
 
     def _ensure_spool_dir(self) -> Path:
         if self._spool_dir is None:
-            # Next to tables_dir (same filesystem, so the merged file is moved into place atomically) but outside
-            # it, so the platform never mistakes a spool for a table.
-            parent = self.tables_dir.parent
-            parent.mkdir(parents=True, exist_ok=True)
-            self._spool_dir = Path(tempfile.mkdtemp(prefix=f".spool-{self.spec.name}-", dir=parent))
+            # The temporary directory (TMPDIR; Keboola mounts a fresh /tmp per job): the platform allows no arbitrary
+            # files in /data, and a spool is never mistaken for a table there.
+            self._spool_dir = Path(tempfile.mkdtemp(prefix=f"spool-{self.spec.name}-"))
         return self._spool_dir
 
     # -- finishing -----------------------------------------------------------------------------------------------
@@ -407,9 +405,21 @@ class TableWriter:
         columns = tuple(final)  # as segments hold them
         names = storage_column_names(final)
         clashes = renamed_clashes(final, names)
-        merged = self._ensure_spool_dir() / "merged.csv"
+        # The merge writes the table straight to its final path (no move: /tmp and /data are different filesystems,
+        # so a move would copy the whole file once more). Safe because Keboola reads out/tables only after the process
+        # exits 0: a run that fails or is killed during the merge loads nothing, and a failed merge removes its file.
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            rows = self._write_merged(chains, columns, names)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            raise
+        return TableResult(columns=final, names=names, rows=rows, clashes=clashes, path=self.path)
+
+    def _write_merged(self, chains: list[ChainWriter], columns: tuple[str, ...], names: list[str]) -> int:
         rows = 0
-        with open(merged, "wb") as binary:
+        with open(self.path, "wb") as binary:
             text = io.TextIOWrapper(binary, encoding=_ENCODING, errors=_ERRORS, newline="")
             writerow = _csv_writer(text.write).writerow
             writerow(names)
@@ -426,12 +436,7 @@ class TableWriter:
                         _copy_reordered(segment, columns, writerow)
             text.flush()
             text.detach()
-        self.tables_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(merged, self.path)
-        except OSError:  # tables_dir on another filesystem than its parent (a mount point)
-            shutil.move(merged, self.path)
-        return TableResult(columns=final, names=names, rows=rows, clashes=clashes, path=self.path)
+        return rows
 
     def abort(self) -> None:
         """Discard everything written so far (spool files); the table file is not written (idempotent)."""
