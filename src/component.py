@@ -23,6 +23,7 @@ from customerio.errors import CustomerIoError
 from customerio.regions import API_URL_ENV
 from datasets import REGISTRY, RunContext
 from datasets.upgrade import TABLE_KEYS, upgrade_state
+from debug_recording import record_debug_run
 from memory import freeze_startup_objects, pin_mmap_threshold
 
 log = logging.getLogger("component")
@@ -64,6 +65,11 @@ class Component(ComponentBase):
                                 f"{_json_kind(parameters)}: fill in the App API key and choose the datasets in the "
                                 "configuration form.")
         return configuration
+
+    def _execute_with_vcr_recording(self):
+        # Keboola's debug mode: a bounded sample in real time instead of the library's full recording under a frozen
+        # clock (see debug_recording).
+        return record_debug_run(self._do_execute_action, Path(self.data_folder_path), self.configuration.action)
 
     def run(self) -> None:
         config = self._config(for_run=True)

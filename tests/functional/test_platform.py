@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,53 @@ def test_an_output_folder_the_user_cannot_write_is_one_sentence(server, nobody_d
     assert "Traceback" not in proc.stderr
     message = proc.stderr.strip().splitlines()[-1]
     assert f"The folder {data / folder} is not writable" in message and message.endswith("."), message
+
+
+@pytest.fixture(scope="module")
+def busy_server():
+    with SandboxServer(SandboxSettings(scenario="test", people=1500, messages=300, activities=50)) as srv:
+        yield srv
+
+
+def test_a_debug_run_records_a_bounded_sample_and_real_durations(busy_server, tmp_path):
+    from debug_recording import MAX_BODY_BYTES, PER_ENDPOINT, endpoint_of
+
+    data = make_data_dir(tmp_path / "data", {**PARAMETERS, "debug": True, "campaign_actions": True,
+                                             "customers": {"mode": "search"}, "segment_membership": {}})
+    started = time.monotonic()
+    result = run_component(data, busy_server.url, extra_env={"KBC_COMPONENT_RUN_MODE": "debug",
+                                                             "CUSTOMERIO_MAX_RETRY_SECONDS": "60"})
+    wall = time.monotonic() - started
+    assert result.code == 0, result.stderr[-3000:]
+    [recording] = (data / "out" / "files").iterdir()
+    assert recording.name.startswith("vcr_debug_") and recording.suffix == ".json"
+    cassette = json.loads(recording.read_text())
+    metadata, interactions = cassette["_metadata"], cassette["interactions"]
+    recorded: dict[str, int] = {}
+    for interaction in interactions:
+        endpoint = endpoint_of(interaction["request"]["method"], interaction["request"]["uri"])
+        recorded[endpoint] = recorded.get(endpoint, 0) + 1
+        assert len(interaction["response"]["body"]["string"].encode()) <= MAX_BODY_BYTES
+    assert max(recorded.values()) <= PER_ENDPOINT
+    seen = metadata["exchanges_by_endpoint"]
+    assert set(recorded) == set(seen) and sum(seen.values()) == metadata["exchanges_seen"]
+    assert max(seen.values()) > 10 * PER_ENDPOINT  # a run of many exchanges of one endpoint, sampled
+    assert metadata["exchanges_recorded"] == len(interactions) < metadata["exchanges_seen"]
+    assert recording.stat().st_size < 1_000_000
+    assert SECRET not in recording.read_text() and "Bearer" not in recording.read_text()
+    # Real time, not a frozen clock: the run (tens of requests at 10 a second) took seconds, and the log says so.
+    [finished] = re.findall(r"Run finished in ([\d.]+) s", result.stderr + result.stdout)
+    assert 1.0 <= float(finished) <= wall
+    assert 1.0 <= metadata["run_seconds"] <= wall
+
+
+def test_a_debug_sync_action_is_recorded_whole(busy_server, tmp_path):
+    data = make_data_dir(tmp_path / "data", {"#api_secret": SECRET}, action="listSegments")
+    result = run_component(data, busy_server.url, extra_env={"KBC_COMPONENT_RUN_MODE": "debug"})
+    assert result.code == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)  # stdout is still exactly the action's JSON answer
+    [recording] = (data / "out" / "files").iterdir()
+    cassette = json.loads(recording.read_text())
+    assert [i["request"]["uri"].rsplit("/", 2)[-2:] for i in cassette["interactions"]] == [["v1", "segments"]]
+    assert cassette["_metadata"]["exchanges_seen"] == 1 and "per_endpoint" not in cassette["_metadata"]["sample"]
+    assert SECRET not in recording.read_text()
