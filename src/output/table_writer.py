@@ -355,7 +355,8 @@ class TableWriter:
 
     def _ensure_spool_dir(self) -> Path:
         if self._spool_dir is None:
-            # The temporary directory (TMPDIR; Keboola mounts a fresh /tmp per job): the platform allows no arbitrary
+            # The temporary directory (TMPDIR; Keboola mounts a per-job host folder at /tmp, keboola/docker-bundle
+            # Container.php): the platform allows no arbitrary
             # files in /data, and a spool is never mistaken for a table there.
             self._spool_dir = Path(tempfile.mkdtemp(prefix=f"spool-{self.spec.name}-"))
         return self._spool_dir
