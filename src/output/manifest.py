@@ -4,7 +4,8 @@ Two manifest formats, chosen as keboola.component 1.11 chooses (``_expects_legac
 ``KBC_STACKID`` and sets ``KBC_DATA_TYPE_SUPPORT`` only for projects with native types (the Portal property
 ``dataTypesConfiguration.dataTypesSupport``, default ``none``); ``storage.output.data_type_support`` in config.json
 overrides it. With ``hints``/``authoritative`` (or outside Keboola) the manifest has a ``schema``; otherwise it is the
-legacy one (``columns`` from the header, ``primary_key``, ``metadata``), where the library drops every type,
+legacy one (``primary_key``, ``incremental``, ``metadata``; the columns from the file's header), where the library
+drops every type,
 ``nullable`` and column description, so this module writes them as ``column_metadata`` (``KBC.datatype.basetype``,
 ``KBC.datatype.nullable``, ``KBC.description``) as the library's own ``create_out_table_definition_from_schema``
 does. Never both in one manifest. https://developers.keboola.com/extend/common-interface/manifest-files/
@@ -116,9 +117,10 @@ def write_manifest(
     names in file order with their base types (``spec.column_types`` by source key, default STRING). The file has a
     header, so ``has_header=True`` is passed explicitly (with a schema the library would otherwise assume none).
     ``incremental`` is the user's load type; the load written is ``plan`` (default ``load_plan(spec,
-    incremental=incremental)``): its incremental flag and its primary-key columns flagged (and not nullable). A
-    column whose Storage name differs from its source key has the source key in its description. Nothing is written
-    when the table has no columns (no file was written).
+    incremental=incremental)``): its incremental flag and its primary-key columns flagged (and not nullable). Column
+    descriptions come from ``column_description``. In the legacy format the same types, nullability and descriptions
+    go to ``column_metadata`` (see the module docstring). Nothing is written when the table has no columns (no file
+    was written).
     """
     if not result.columns:
         return None
