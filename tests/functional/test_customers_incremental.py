@@ -27,6 +27,12 @@ def server():
         yield srv
 
 
+@pytest.fixture()
+def small():
+    with SandboxServer(SandboxSettings(scenario="test", people=1000, rate_limit=0)) as srv:
+        yield srv
+
+
 def admin(server, path: str, body: dict | None = None) -> dict:
     response = requests.post(f"{server.url}/_sandbox/{path}", json=body or {}, timeout=10)
     assert response.status_code == 200, response.text
@@ -130,17 +136,20 @@ def test_changes_only_keep_storage_equal_to_customerio(server, tmp_path, layout)
     assert runs.requests <= 10
     assert {name: sorted(map(json.dumps, t.rows)) for name, t in runs.storage.tables.items()} == snapshot
 
-    # More changes, then the same run again: the output of a changes-only run is byte-identical.
+    # More changes, then (wide) the same run again: the output of a changes-only run is byte-identical.
     change_people(server)
     state = runs.state
     third = runs.run(params)
     assert_equal(runs, long)
+    if long:
+        return
     again = run_component(make_data_dir(tmp_path / "again", params, state=state), server.url)
     for name in ("customers.csv", "customers.csv.manifest"):
         assert (again.tables / name).read_bytes() == (third.tables / name).read_bytes()
 
 
-def test_a_full_read_after_the_logs_30_days_and_after_full_refresh_days(server, tmp_path):
+def test_a_full_read_after_the_logs_30_days_and_after_full_refresh_days(small, tmp_path):
+    server = small
     runs = Runs(server, tmp_path)
     params = parameters(full_refresh_days=3)
     runs.run(params)
@@ -165,7 +174,8 @@ def test_a_full_read_after_the_logs_30_days_and_after_full_refresh_days(server, 
     assert "the layout, attributes or filter changed" in changed.stdout
 
 
-def test_a_filter_of_attributes_is_checked_by_customerio_and_a_segment_filter_reads_everyone(server, tmp_path):
+def test_a_filter_of_attributes_is_checked_by_customerio_and_a_segment_filter_reads_everyone(small, tmp_path):
+    server = small
     plan_pro = {"attribute": {"field": "plan", "operator": "eq", "value": "enterprise"}}  # about 1 in 6
     runs = Runs(server, tmp_path)
     params = parameters(filters=json.dumps(plan_pro))
