@@ -13,6 +13,8 @@ from datasets.customers import changes
 from output import LoadPlan, TableSpec, TableWriter, write_manifest
 from output.manifest import Changes
 
+from .fakes import PEOPLE, Customers, FakeApi, config, context, run
+
 NOW = 1_750_000_000
 DAY = 86_400
 KEYS = {"customers": ["cio_id"]}
@@ -107,3 +109,21 @@ def test_a_changes_manifest_deletes_the_named_people_then_upserts(component):
                    plan=LoadPlan(incremental=True, primary_key=("cio_id",), changes=Changes("cio_id")))
     manifest = read(component)
     assert manifest["incremental"] is True and not manifest.get("delete_where_column")
+
+
+def test_full_load_reads_everyone_every_run_and_says_so(component, caplog):
+    api = FakeApi(PEOPLE)
+    ctx = context(api, component)
+    ctx.incremental_load = False
+    state = {"changes": previous(mark=ctx.now - 60, full_read_at=ctx.now - 60)}
+    new_state = Customers(config(incremental_output=True)).run(ctx, state)
+    assert "needs the load type Incremental update" in caplog.text
+    assert len(api.calls_to("/v1/customers/attributes")) == 4  # everyone: 350 people
+    assert "changes" not in new_state
+
+
+def test_a_full_read_starts_the_marks(component):
+    new_state = run(FakeApi(PEOPLE), component, incremental_output=True, attributes=["plan"])
+    assert new_state["changes"] == {"mark": 1_700_000_000, "full_read_at": 1_700_000_000,
+                                    "shape": changes.shape_of(settings(attributes=["plan"]))}
+    assert "delete_where_column" not in read(component)
