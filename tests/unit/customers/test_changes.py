@@ -12,8 +12,7 @@ from configuration import CustomersSettings
 from datasets.customers import changes
 from output import LoadPlan, TableSpec, TableWriter, write_manifest
 from output.manifest import Changes
-
-from .fakes import PEOPLE, Customers, FakeApi, config, context, run
+from tests.unit.customers.fakes import PEOPLE, Customers, FakeApi, config, context, run
 
 NOW = 1_750_000_000
 DAY = 86_400
