@@ -24,6 +24,7 @@ import json
 import logging
 from collections.abc import Iterator
 
+from concurrency import BoundedExecutor
 from configuration import CustomersSettings
 from customerio import CustomerIoClient, response_part
 
@@ -87,35 +88,47 @@ def full_read_reason(settings: CustomersSettings, previous: dict | None, *, now:
     return None
 
 
-def changed_people(client: CustomerIoClient, since: int) -> tuple[list[str], int]:
+def changed_people(client: CustomerIoClient, since: int, workers: int = 1) -> tuple[list[str], int]:
     """The cio_ids the profile activities name since ``since`` (unix seconds), sorted, and the activities read.
 
-    Deleted people's activities are asked for too (``deleted=true``): a profile_delete, and the merged-away
-    person's profile_merge, belong to a person who no longer exists. Pages come newest first; a chain stops at the
-    first page that reaches before ``since``.
+    One chain per type, up to ``workers`` at once under the client's shared rate limiter. Deleted people's
+    activities are asked for too (``deleted=true``): a profile_delete, and the merged-away person's profile_merge,
+    belong to a person who no longer exists. Pages come newest first; a chain stops at the first page that reaches
+    before ``since``.
     """
+    with BoundedExecutor(min(workers, len(PROFILE_TYPES)), name="customers-changes") as pool:
+        chains = [pool.submit(_chain, client, activity_type, since) for activity_type in PROFILE_TYPES]
     seen: set[str] = set()
     count = 0
-    for activity_type in PROFILE_TYPES:
-        for activities in _pages(client, activity_type):
-            oldest = None
-            for activity in activities:
-                if not isinstance(activity, dict):
-                    continue
-                timestamp = activity.get("timestamp")
-                if isinstance(timestamp, int):
-                    oldest = timestamp if oldest is None else min(oldest, timestamp)
-                    if timestamp < since:
-                        continue
-                count += 1
-                identifiers = activity.get("customer_identifiers")
-                if isinstance(identifiers, dict):
-                    cio_id = cell(identifiers.get("cio_id")).removeprefix("cio_")
-                    if cio_id:
-                        seen.add(cio_id)
-            if oldest is not None and oldest < since:
-                break
+    for chain in chains:
+        named, read = chain.result()
+        seen |= named
+        count += read
     return sorted(seen), count
+
+
+def _chain(client: CustomerIoClient, activity_type: str, since: int) -> tuple[set[str], int]:
+    seen: set[str] = set()
+    count = 0
+    for activities in _pages(client, activity_type):
+        oldest = None
+        for activity in activities:
+            if not isinstance(activity, dict):
+                continue
+            timestamp = activity.get("timestamp")
+            if isinstance(timestamp, int):
+                oldest = timestamp if oldest is None else min(oldest, timestamp)
+                if timestamp < since:
+                    continue
+            count += 1
+            identifiers = activity.get("customer_identifiers")
+            if isinstance(identifiers, dict):
+                cio_id = cell(identifiers.get("cio_id")).removeprefix("cio_")
+                if cio_id:
+                    seen.add(cio_id)
+        if oldest is not None and oldest < since:
+            break
+    return seen, count
 
 
 def _pages(client: CustomerIoClient, activity_type: str) -> Iterator[list]:

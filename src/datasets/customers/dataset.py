@@ -98,7 +98,8 @@ class Customers(Dataset):
         reason = changes.full_read_reason(settings, previous, now=ctx.now, table_keys=ctx.table_keys,
                                           keys={s.name: list(s.primary_key) for s in specs})
         if reason is None:
-            changed, count = changes.changed_people(ctx.client, previous["mark"] - changes.OVERLAP_SECONDS)
+            changed, count = changes.changed_people(ctx.client, previous["mark"] - changes.OVERLAP_SECONDS,
+                                                    ctx.max_workers)
             if len(changed) <= changes.MAX_CHANGED:
                 log.info("customers: %s profile activities since the last run name %s people; reading only them.",
                          f"{count:,}", f"{len(changed):,}")
