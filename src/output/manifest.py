@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from keboola.component.dao import BaseType, ColumnDefinition, SupportedDataTypes, TableDefinition
@@ -43,13 +43,13 @@ from output.table_writer import EVENTS, TableResult, TableSpec
 __all__ = ["Changes", "LoadPlan", "load_plan", "write_manifest"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Changes:
-    """A snapshot table that holds only what changed: rows whose ``column`` is one of ``values`` (filled in while
-    the table is written) are deleted from Storage, then the file is upserted by the primary key."""
+    """A snapshot table that holds only what changed: the rows whose ``column`` (a Storage column name) holds one of
+    ``values`` are deleted from Storage, then the file is upserted by the primary key."""
 
     column: str
-    values: list[str] = field(default_factory=list)
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

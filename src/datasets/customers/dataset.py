@@ -58,7 +58,7 @@ class Customers(Dataset):
         changed = self._changed_since(ctx, settings, previous, specs)
         # With changes only, every changed person's rows are deleted from Storage first (delete_where on cio_id),
         # then the rows read are loaded: a changed person is replaced, a gone one removed (see changes.py).
-        deletes = Changes("cio_id", list(changed)) if changed is not None else None
+        deletes = Changes("cio_id", tuple(changed)) if changed is not None else None
         with tables.open(spec, deletes) as customers_writer:
             if long_layout:
                 with tables.open(ATTRIBUTES_SPEC, deletes) as attributes_writer:

@@ -97,7 +97,7 @@ def test_a_changes_manifest_deletes_the_named_people_then_upserts(component):
     with TableWriter(component.tables_out_path, spec) as writer:
         writer.write({"cio_id": "a1", "plan": "pro"})
     result = writer.close()
-    plan = LoadPlan(incremental=True, primary_key=("cio_id",), changes=Changes("cio_id", ["b2", "a1", "b2"]))
+    plan = LoadPlan(incremental=True, primary_key=("cio_id",), changes=Changes("cio_id", ("b2", "a1", "b2")))
     write_manifest(component, spec, result, incremental=True, plan=plan)
     manifest = read(component)
     assert manifest["incremental"] is True
