@@ -132,6 +132,8 @@ def _chain(client: CustomerIoClient, activity_type: str, since: int) -> tuple[se
 
 
 def _pages(client: CustomerIoClient, activity_type: str) -> Iterator[list]:
+    # deleted=true lists deleted people's activities as well as everyone else's: Airbyte's source-customer-io reads
+    # all its activities with deleted=true alone (reference peers.md §1.3).
     params = {"type": activity_type, "limit": PAGE_SIZE, "deleted": "true"}
     for page in client.paginate("GET", ACTIVITIES_PATH, params=params):
         yield response_part(page, "activities", f"GET {ACTIVITIES_PATH}")
