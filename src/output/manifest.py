@@ -27,6 +27,12 @@ configuration, a person who left a segment or the filter, an attribute removed f
 the table might hold (every person) is no smaller than the table itself. A full load replaces the rows and keeps
 the primary key in the manifest, so the table equals Customer.io after every run and keeps its key.
 
+A snapshot table written as changes only (``Changes``: customers with "continue since last run", which knows from
+Customer.io's activity log exactly which people changed) is the exception: an incremental load with its key and
+``delete_where`` on the changed people's ids. Storage deletes the matching rows first, then loads the file
+(developers.keboola.com, "Manifest files": delete_where_* apply to incremental loads), so a changed person's rows are
+replaced and a deleted person's removed.
+
 Storage changes a table's primary key only through a full load, and refuses an incremental load that brings
 another key. ``stored_key`` is the key the Storage table has (remembered in state, ``None`` when unknown): when it
 differs from the table's key, an events table is loaded in full once (after an upgrade from the older component,
@@ -46,7 +52,7 @@ from keboola.component.dao import BaseType, ColumnDefinition, KBCMetadataKeys, S
 
 from output.table_writer import EVENTS, TableResult, TableSpec
 
-__all__ = ["LoadPlan", "column_description", "expects_legacy_manifest", "load_plan", "write_manifest"]
+__all__ = ["Changes", "LoadPlan", "column_description", "expects_legacy_manifest", "load_plan", "write_manifest"]
 
 # Integer columns that hold a time as Customer.io sends it: unix seconds. By name, as the App API names them
 # (created, updated, timestamp, first_started, *_at; period_start of the metrics tables); a spec may list more.
@@ -56,12 +62,22 @@ JSON_DESCRIPTION = "JSON text"
 
 
 @dataclass(frozen=True)
+class Changes:
+    """A snapshot table that holds only what changed: the rows whose ``column`` (a Storage column name) holds one of
+    ``values`` are deleted from Storage, then the file is upserted by the primary key."""
+
+    column: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LoadPlan:
     """What the manifest asks of Storage: an incremental load or a full load, and the primary key (source keys)."""
 
     incremental: bool
     primary_key: tuple[str, ...]
     key_change: bool = False  # Storage holds the table under another primary key: this full load changes it
+    changes: Changes | None = None  # an incremental load of changes only, with delete_where (see Changes)
 
 
 def load_plan(spec: TableSpec, *, incremental: bool, stored_key: Sequence[str] | None = None) -> LoadPlan:
@@ -132,12 +148,17 @@ def write_manifest(
         # Key columns are never empty.
         schema[name] = _Column(data_types=BaseType(data_type), primary_key=key in primary_key,
                                nullable=key not in primary_key, description=column_description(spec, key, name))
+    delete_where = None
+    if plan.changes is not None and plan.changes.values:
+        # Sorted: the same changes give the same manifest. The operator is passed: the library reads it unchecked.
+        delete_where = {"column": plan.changes.column, "values": sorted(set(plan.changes.values)), "operator": "eq"}
     definition = component.create_out_table_definition(
         f"{spec.name}.csv",
         schema=schema,
         incremental=plan.incremental,
         has_header=True,
         description=spec.description or None,
+        delete_where=delete_where,
     )
     legacy = expects_legacy_manifest(component)
     if legacy:
