@@ -253,7 +253,7 @@ class Api:
             pos, seg_in_cursor, _b, page, chain = cur
             if seg_in_cursor != sid:
                 raise ApiError(400, "invalid start token for this segment", code="invalid_parameter")
-        total = self.ws.people_count
+        total = self.ws.slot_end
         identifiers: list[dict] = []
         ids: list[str] = []
         if pos < total and self._quirk_empty(req, TAG_MEMBERSHIP, page):
@@ -405,7 +405,7 @@ class Api:
         match = self._matcher(self._compile(body["filter"], "/filter"))
         cur = self._cursor(req, TAG_CUSTOMERS)
         pos, page, chain = (0, 1, next(self._chains)) if cur is None else (cur[0], cur[3], cur[4])
-        total = self.ws.people_count
+        total = self.ws.slot_end
         if cur is not None and self.settings.search_overlap:
             # QUIRK (opt-in): people changed during a long run, so a page lists again the last people of the page
             # before it.
@@ -481,7 +481,7 @@ class Api:
         return json_response({"export": export.to_json()})
 
     def _count_export(self, export: Export) -> None:
-        export.total = sum(1 for j in range(self.ws.people_count) if export.predicate(j))
+        export.total = sum(1 for j in range(self.ws.slot_end) if export.predicate(j))
 
     def _export(self, raw: str) -> Export:
         export = self.exports.get(int(raw)) if _INT.fullmatch(raw) else None
@@ -560,7 +560,7 @@ class Api:
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(["cio_id", "id", "email", *export.attributes])
         yield buf.getvalue().encode()
-        for j in range(self.ws.people_count):
+        for j in range(self.ws.slot_end):
             if not export.predicate(j):
                 continue
             person = self.ws.person(j)

@@ -115,6 +115,16 @@ class Timeline:
             self._state = (blocks, tuple(b.start for b in blocks))
             return start, start + count
 
+    def append_tie(self, now: int) -> int:
+        """Add one record at `now` (or at the newest time, if that is later: the order stays monotone; ties are
+        allowed). Returns its index. Changes made one after another in the same second share that second."""
+        with self._lock:
+            start = self.total
+            at = max(now, self.newest_time())
+            blocks = self.blocks + (Block(start, 1, at, at),)
+            self._state = (blocks, tuple(b.start for b in blocks))
+            return start
+
     def first_at_or_after(self, ts: int) -> int:
         lo, hi = 0, self.total
         while lo < hi:
@@ -156,6 +166,10 @@ class Workspace:
         self._left_segments: set[tuple[int, int]] = set()  # (segment id, person slot) no longer a member
         self._attribute_changes: dict[int, dict[str, str | None]] = {}  # person slot -> name -> value (None: removed)
         self._activity_timestamps: dict[int, int] = {}  # activity index -> timestamp set by its sender's device
+        self._created_people: set[int] = set()  # slots created since the start (after the deleted people's slots)
+        self._next_slot = self.people_count + self.deleted_people_count
+        # Profile activities the changes above logged: activity index -> (type, person slot, data).
+        self._profile_activities: dict[int, tuple[str, int, dict]] = {}
         self._count_cache: dict[int, int] = {}
         self._lock = threading.Lock()
         self.messages = Timeline(
@@ -223,17 +237,58 @@ class Workspace:
             email = f"{local}{j + 1}@{domain}"
         return cio, pid, email
 
+    @property
+    def slot_end(self) -> int:
+        """One past the highest person slot that may be live (people created between runs come last)."""
+        return self._next_slot if self._created_people else self.people_count
+
     def is_live(self, j: int) -> bool:
-        return 0 <= j < self.people_count and j not in self._gone_people
+        return (0 <= j < self.people_count or j in self._created_people) and j not in self._gone_people
+
+    def _log_profile(self, atype: str, j: int, data: dict) -> None:
+        """Log a profile activity of person slot j now (the activity log is how a client learns who changed)."""
+        i = self.activities.append_tie(self.now())
+        self._profile_activities[i] = (atype, j, data)
+
+    def create_person(self) -> str:
+        """A new person (the next cio_id after every existing one); logs profile_create. Returns the cio_id."""
+        with self._lock:
+            j = self._next_slot
+            self._next_slot += 1
+            self._created_people.add(j)
+            self._count_cache.clear()
+            self._log_profile("profile_create", j, {})
+        return self.identity(j)[0]
 
     def delete_person(self, cio_id: str) -> bool:
-        """The person leaves the workspace: no longer searched, exported, in any segment or in the attributes answer."""
+        """The person leaves the workspace: no longer searched, exported, in any segment or in the attributes answer.
+        Logs profile_delete, which (like every activity of a deleted person) is listed only with deleted=true."""
         j = self.find_person(cio_id, "cio_id")
         if j is None:
             return False
         with self._lock:
             self._gone_people.add(j)
             self._count_cache.clear()
+            self._log_profile("profile_delete", j, {})
+        return True
+
+    def merge_people(self, primary: str, secondary: str) -> bool:
+        """Merge `secondary` into `primary` as Customer.io does (docs.customer.io, "Resolve duplicate people"): the
+        primary inherits the attributes it lacks or has empty, the secondary is deleted. UNCERTAIN: what the
+        profile_merge activity names is not documented; the sandbox logs one on each person and nothing in `data`
+        (the secondary's is listed only with deleted=true, like every activity of a deleted person)."""
+        p, s = self.find_person(primary, "cio_id"), self.find_person(secondary, "cio_id")
+        if p is None or s is None or p == s:
+            return False
+        mine = self.person(p)["attributes"]
+        inherited = {name: value for name, value in self.person(s)["attributes"].items()
+                     if name not in ("cio_id", "id", "email") and value != "" and mine.get(name) in (None, "")}
+        with self._lock:
+            self._attribute_changes.setdefault(p, {}).update(inherited)
+            self._gone_people.add(s)
+            self._count_cache.clear()
+            self._log_profile("profile_merge", s, {})
+            self._log_profile("profile_merge", p, {})
         return True
 
     def leave_segment(self, segment_id: int, cio_id: str) -> bool:
@@ -252,8 +307,13 @@ class Workspace:
             return False
         if set(changes) & {"cio_id", "id", "email"}:
             raise ValueError("the identifiers cio_id, id and email cannot be changed")
+        before = self.person(j)["attributes"]
         with self._lock:
             self._attribute_changes.setdefault(j, {}).update(changes)
+            self._count_cache.clear()
+            for name, value in changes.items():  # one attribute_change per attribute, as the activity data shows
+                if before.get(name) != value:
+                    self._log_profile("attribute_change", j, {name: {"from": before.get(name) or "", "to": value or ""}})
         return True
 
     def find_person(self, value: str, id_type: str = "id") -> int | None:
@@ -368,7 +428,7 @@ class Workspace:
 
     def iter_people(self) -> Iterator[dict]:
         """All live (not deleted) people, in cio_id order. Each item is `person(j)`."""
-        for j in range(self.people_count):
+        for j in range(self.slot_end):
             if self.is_live(j):
                 yield self.person(j)
 
@@ -391,7 +451,7 @@ class Workspace:
         return int.from_bytes(digest(self.seed, f"s{segment_id}", j, 8), "big") < threshold
 
     def segment_member_indices(self, segment_id: int) -> Iterator[int]:
-        for j in range(self.people_count):
+        for j in range(self.slot_end):
             if self.is_member(segment_id, j):
                 yield j
 
@@ -579,13 +639,16 @@ class Workspace:
     def activity_head(self, i: int) -> tuple[bytes, str, int, bool]:
         """(hash, type, person slot, by a deleted person) without building the record."""
         h = digest(self.seed, "a", i)
+        logged = self._profile_activities.get(i)
+        if logged is not None:
+            return h, logged[0], logged[1], not self.is_live(logged[1])
         atype = ACT_TYPES[h[0]]
         if atype.startswith("_o:"):
             return h, atype, -1, False
         if self.deleted_people_count and h[1] < 10:
             return h, atype, self.people_count + int.from_bytes(h[2:6], "big") % self.deleted_people_count, True
         j = int.from_bytes(h[2:6], "big") % self.people_count if self.people_count else -1
-        return h, atype, j, False
+        return h, atype, j, j in self._gone_people  # a person deleted since: their activities are a deleted person's
 
     def activity(self, i: int) -> dict:
         h, atype, j, _deleted = self.activity_head(i)
@@ -616,6 +679,10 @@ class Workspace:
             if h[17] < 30:
                 data["action_id"] = 259 + h[17] % 3
             extra = {"delivery_id": did, "delivery_type": "email"}
+        elif i in self._profile_activities:
+            data = dict(self._profile_activities[i][2])
+            if atype == "attribute_change":
+                name = next(iter(data))
         elif atype == "attribute_change":
             name = ATTR_CHANGE_FIELDS[h[13] % len(ATTR_CHANGE_FIELDS)]
             change: dict = {"to": catalog.PLANS[h[14] % len(catalog.PLANS)] if name == "plan" else f"value-{h[15]}"}
