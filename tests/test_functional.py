@@ -3,6 +3,7 @@
 A case is a folder with `source/` and `expected/` (compared byte for byte: out/tables and out/files), or a folder
 of such steps run in order (a chained case: each step starts from the state the previous one wrote). Each case may
 hold `source/expected_exit_code` (default 0), `source/expected_stderr` (a text that must appear in stderr),
+`source/environment.json` (variables Keboola's runner sets, such as KBC_STACKID),
 `source/expected_stdout` (a sync action's answer: the JSON stdout must equal it, `{api_url}` standing for
 the sandbox's address) and `source/post_run.py` (run
 before the comparison). Every case checks that the API key appears nowhere in the output.
@@ -40,6 +41,12 @@ def is_case(folder: Path) -> bool:
 CASES = sorted(p.name for p in FUNCTIONAL_DIR.iterdir() if is_case(p))
 
 
+def case_environment(source: Path) -> dict[str, str]:
+    """`source/environment.json`: variables the job runner sets (e.g. KBC_STACKID), for a case in its environment."""
+    path = source / "environment.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 class SandboxDataDirTest(TestDataDir):
     """Runs the component in a subprocess (so its real exit code and output are checked) against the sandbox."""
 
@@ -49,6 +56,7 @@ class SandboxDataDirTest(TestDataDir):
             else 0
         env = {k: v for k, v in os.environ.items() if not k.startswith("KBC_")}
         env.update({"KBC_DATADIR": self.source_data_dir, "CUSTOMERIO_API_URL": self.context_parameters["api_url"]})
+        env.update(case_environment(source))
         proc = subprocess.run([sys.executable, str(COMPONENT)], env=env, capture_output=True, text=True, check=False, timeout=300,
                               cwd=COMPONENT.parent.parent)
         assert proc.returncode == expected_code, f"exit {proc.returncode}, expected {expected_code}:\n{proc.stderr}"

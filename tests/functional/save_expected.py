@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from sandbox import SandboxServer
-from tests.test_functional import COMPONENT, FUNCTIONAL_DIR, SANDBOX
+from tests.test_functional import COMPONENT, FUNCTIONAL_DIR, SANDBOX, case_environment
 
 
 def run_step(step: Path, url: str, state: dict | None) -> dict:
@@ -33,6 +33,7 @@ def run_step(step: Path, url: str, state: dict | None) -> dict:
             (data / "in" / "state.json").write_text(json.dumps(state))
         env = {k: v for k, v in os.environ.items() if not k.startswith("KBC_")}
         env.update({"KBC_DATADIR": str(data), "CUSTOMERIO_API_URL": url})
+        env.update(case_environment(step / "source"))
         proc = subprocess.run([sys.executable, str(COMPONENT)], env=env, capture_output=True, text=True, check=False,
                               cwd=ROOT, timeout=300)
         print(f"{step.relative_to(FUNCTIONAL_DIR)}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
