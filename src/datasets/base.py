@@ -15,6 +15,8 @@ from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
 from output.naming import renamed_columns
 from progress import Progress
 
+from .settings import Settings
+
 log = logging.getLogger(__name__)
 
 RENAMES_SHOWN = 10  # renamed columns named in the log line; the manifest describes all of them
@@ -99,6 +101,7 @@ def report_renames(table: str, result: Any, known: Any) -> None:
 
 class Dataset(ABC):
     key: ClassVar[str]  # configuration key and state key
+    settings: ClassVar[type[Settings]]  # the model of its settings section (a dataset with code; not a declaration)
 
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration

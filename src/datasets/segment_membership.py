@@ -18,10 +18,13 @@ GET /v1/segments/{id}/customer_count (asked then, so a short run never pays that
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from concurrency import Interleaved
 from customerio import DeferredPage, response_part
@@ -30,6 +33,7 @@ from output import ChainWriter, TableSpec, to_cell
 from progress import Progress
 
 from .base import Dataset, RunContext, Tables
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +60,27 @@ class _Segment:
 _GONE = object()  # the segment answered 404: its chain ends here
 
 
+class SegmentMembershipSettings(Settings):
+    segment_ids: list[int] = Field(default_factory=list)
+
+    @field_validator("segment_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> list[int]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("must be a list of segment ids")
+        ids = []
+        for item in value:
+            if isinstance(item, bool) or not re.fullmatch(r"\d+", str(item).strip()):
+                raise ValueError(f"'{item}' is not a segment id (a whole number)")
+            ids.append(int(str(item).strip()))
+        return list(dict.fromkeys(ids))
+
+
 class SegmentMembership(Dataset):
     key = "segment_membership"
+    settings = SegmentMembershipSettings
 
     PAGE_LIMIT = 30000  # people per page (the API maximum)
     # Segments read at once. The consumer (parse and write) is what bounds this dataset, not the rate limit: a few

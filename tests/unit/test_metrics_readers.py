@@ -173,7 +173,7 @@ def test_metrics_mistakes_are_one_sentence(section, needle):
 
 
 def test_date_from_is_read_against_the_run_clock():
-    from configuration import parse_date_from
+    from datasets.settings import parse_date_from
 
     run_clock = datetime(2026, 3, 10, 16, tzinfo=UTC)
     assert parse_date_from("3 days ago", run_clock) == int(datetime(2026, 3, 7, tzinfo=UTC).timestamp())

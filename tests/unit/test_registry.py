@@ -11,7 +11,7 @@ import pytest
 
 from configuration import Configuration, ConfigurationError, load_configuration
 from datasets import REGISTRY, catalogue
-from datasets.registry import Flag, Section
+from datasets.registry import Flag
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "component_config" / "configSchema.json").read_text(encoding="utf-8"))
@@ -90,11 +90,12 @@ def test_the_configuration_model_follows_the_registry():
     assert all(key in str(info.value) for key in REGISTRY)
 
 
-def test_sections_name_an_importable_dataset_with_the_same_key():
+def test_a_dataset_with_code_is_registered_as_its_class_with_its_settings_model():
     for key in REGISTRY.sections():
         entry = REGISTRY[key]
-        assert isinstance(entry, Section)
-        assert entry.load().key == key
+        assert not isinstance(entry, Flag)
+        assert entry.key == key
+        assert Configuration.model_fields[key].annotation == entry.settings | None
 
 
 def test_parents_run_before_their_children_and_keys_are_unique():

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from concurrency import BoundedExecutor, ReadAhead
-from configuration import AttributesLayout, CustomersMode, CustomersSettings
 from customerio import response_part
 from customerio.errors import InvalidResponseError
 from output import to_json
@@ -28,6 +27,7 @@ from .layout import (
     cell,
     customers_spec,
 )
+from .settings import AttributesLayout, CustomersMode, CustomersSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 class Customers(Dataset):
     key = "customers"
+    settings = CustomersSettings
 
     SEARCH_LIMIT = 1000  # people per search page (the API maximum)
     BATCH_SIZE = 100  # people per attributes request (the API maximum)

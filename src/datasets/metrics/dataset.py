@@ -30,13 +30,14 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from concurrency import BoundedExecutor
-from configuration import METRICS_ENTITIES, MetricsSettings, parse_date_from
 from customerio.errors import NotFoundError
 
 from ..base import Dataset, RunContext, Tables
+from ..settings import parse_date_from
 from . import entities, periods, readers, tables
 from .entities import Entity
 from .readers import UTC_ZONE
+from .settings import METRICS_ENTITIES, MetricsSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ _ENTITY_KIND = {"campaign": "campaigns", "newsletter": "newsletters", "broadcast
 
 class Metrics(Dataset):
     key = "metrics"
+    settings = MetricsSettings
 
     def __init__(self, config, clock: Callable[[], float] = time.time):
         super().__init__(config)
