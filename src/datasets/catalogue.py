@@ -19,6 +19,8 @@ _MESSAGE_COLUMNS = ("id", "name", "type", "language", "subject", "from", "reply_
 
 CAMPAIGNS = Declaration(
     key="campaigns", path="/v1/campaigns", items_key="campaigns", access="access to Campaigns",
+    source_notes="every field; `actions`, `tags`, `*_segment_ids`, and `audience_person_filters` / "
+                 "`audience_relationship_filters` (text or object in Customer.io) as JSON",
     table=TableSpec(
         name="campaigns",
         primary_key=("id",),
@@ -196,7 +198,7 @@ SUBSCRIPTION_TOPICS = Declaration(
 
 OPTOUTS = Declaration(
     key="optouts", path="/v1/optouts", items_key="optouts", paging=Paging.CURSOR, page_size=100,
-    access="access to People (SMS and WhatsApp opt-outs)",
+    access="access to People (SMS and WhatsApp opt-outs)", label="opt-outs (SMS, WhatsApp)",
     table=TableSpec(
         name="optouts",
         primary_key=("cio_id",),
@@ -360,6 +362,7 @@ SUPPRESSION_TYPES = Declaration(
 ESP_SUPPRESSIONS = Declaration(
     key="esp_suppressions", path="/v1/esp/suppression/{suppression_type}", items_key="suppressions",
     paging=Paging.OFFSET, page_size=1000, access="access to the ESP suppression lists",
+    label="ESP suppressions",
     parent=Parent(SUPPRESSION_TYPES, {"suppression_type": "suppression_type"}, on_missing="fail",
                   noun="suppression type"),
     table=TableSpec(

@@ -74,6 +74,8 @@ class Declaration:
     transform: Callable[[Any], Iterable[Record]] | None = None  # one item -> rows (strip, explode, lift)
     title: str = ""  # how messages name the dataset ("campaign actions"); default: the key with spaces
     access: str = ""  # what to grant when Customer.io answers 403 ("access to Campaigns")
+    label: str = ""  # how the form names it ("opt-outs (SMS, WhatsApp)"); default: ``name``, capitalised
+    source_notes: str = ""  # what the README's output table adds after the endpoint
     records: tuple[Record, ...] | None = None  # fixed records instead of a request (a parent of fixed values)
 
     @property
