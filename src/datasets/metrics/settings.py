@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from ..settings import Settings, checked_date_from, string_list
+from .jobs import ENTITIES
 
 
 class MetricsResolution(StrEnum):
@@ -15,10 +16,6 @@ class MetricsResolution(StrEnum):
     DAYS = "days"
     WEEKS = "weeks"
     MONTHS = "months"
-
-
-METRICS_ENTITIES = ("campaigns", "campaign_actions", "newsletters", "newsletter_contents", "broadcasts",
-                    "broadcast_actions", "transactional_messages")
 
 
 class MetricsSettings(Settings):
@@ -39,8 +36,8 @@ class MetricsSettings(Settings):
     def _entities(cls, value: Any) -> list[str]:
         names = string_list(value)
         for name in names:
-            if name not in METRICS_ENTITIES:
-                raise ValueError(f"unknown entity '{name}'; allowed are {', '.join(METRICS_ENTITIES)}")
+            if name not in ENTITIES:
+                raise ValueError(f"unknown entity '{name}'; allowed are {', '.join(ENTITIES)}")
         return list(dict.fromkeys(names))
 
     @field_validator("date_from")

@@ -77,9 +77,6 @@ TRANSACTIONAL_LINK = _table("transactional_link_metrics", ("transactional_messag
 CAMPAIGN_JOURNEY = _table("campaign_journey_metrics", ("campaign_id", *_PERIOD), JOURNEY_SERIES,
                           "campaign journey metrics")
 
-ALL_TABLES = (CAMPAIGN, CAMPAIGN_ACTION, NEWSLETTER, NEWSLETTER_CONTENT, BROADCAST, BROADCAST_ACTION, TRANSACTIONAL,
-              CAMPAIGN_LINK, NEWSLETTER_LINK, BROADCAST_LINK, TRANSACTIONAL_LINK, CAMPAIGN_JOURNEY)
-
 
 def series_rows(keys: Mapping[str, str], resolution: str, period_starts: list[int],
                 series: Mapping[str, list]) -> Iterator[dict[str, str]]:
