@@ -21,7 +21,7 @@ from configuration import Configuration, ConfigurationError, load_configuration
 from customerio import CustomerIoClient, RateLimiter, resolve_base_url, response_part
 from customerio.errors import CustomerIoError
 from customerio.regions import API_URL_ENV
-from datasets import REGISTRY, RunContext
+from datasets import REGISTRY, RunContext, run_dataset
 from datasets.upgrade import TABLE_KEYS, upgrade_state
 from memory import freeze_startup_objects, pin_mmap_threshold
 
@@ -78,7 +78,7 @@ class Component(ComponentBase):
                 log.info("Extracting %s.", key)
                 dataset = REGISTRY[key](config)
                 previous = state.get(key)
-                new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
+                new_state[key] = run_dataset(dataset, ctx, previous if isinstance(previous, dict) else {})
             new_state[TABLE_KEYS] = ctx.table_keys
         if config.incremental_output and not _any_known_columns(state):
             log.warning("This run knew no table columns from an earlier run (a first run, or after Reset state): if "

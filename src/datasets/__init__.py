@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import catalogue
 from .activities import Activities
-from .base import Dataset, RunContext
+from .base import Dataset, RunContext, run_dataset
 from .customers import Customers
 from .messages import Messages
 from .metrics import Metrics
@@ -27,4 +27,4 @@ REGISTRY = Registry(
     *(Flag(declaration) for declaration in catalogue.CATALOGUE),
 )
 
-__all__ = ["REGISTRY", "Dataset", "Flag", "Registry", "RunContext"]
+__all__ = ["REGISTRY", "Dataset", "Flag", "Registry", "RunContext", "run_dataset"]

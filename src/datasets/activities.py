@@ -103,6 +103,8 @@ class ActivitiesSettings(Settings):
 class Activities(Dataset):
     key = "activities"
     settings = ActivitiesSettings
+    title = "activities"
+    access = "access to People (activities)"
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: ActivitiesSettings = self.config.activities

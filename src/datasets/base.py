@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from customerio import CustomerIoClient
+from customerio.errors import PermissionDeniedError
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
 from output.naming import renamed_columns
 from progress import Progress
@@ -102,6 +103,8 @@ def report_renames(table: str, result: Any, known: Any) -> None:
 class Dataset(ABC):
     key: ClassVar[str]  # configuration key and state key
     settings: ClassVar[type[Settings]]  # the model of its settings section (a dataset with code; not a declaration)
+    title: ClassVar[str] = ""  # how a sentence names it ("deliveries (messages)"); default: the key with spaces
+    access: ClassVar[str] = "access to this data"  # what to grant the key when Customer.io answers 403
 
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration
@@ -109,3 +112,16 @@ class Dataset(ABC):
     @abstractmethod
     def run(self, ctx: RunContext, state: dict) -> dict:
         """Fetch and write this dataset's tables; return its new state (only kept if the whole run succeeds)."""
+
+
+def run_dataset(dataset: Dataset, ctx: RunContext, state: dict) -> dict:
+    """Run one dataset. A 403 anywhere in it (its own endpoint, a parent's, a child's) becomes the one sentence that
+    names the dataset and the access to grant: the same policy for every dataset, in this one place."""
+    try:
+        return dataset.run(ctx, state)
+    except PermissionDeniedError as exc:
+        name = dataset.title or dataset.key.replace("_", " ")
+        raise PermissionDeniedError(
+            f"The App API key may not read {name} ({exc.path} answered 403): give the key {dataset.access} in "
+            f"Customer.io (Settings > API Credentials), or switch '{dataset.key}' off.", status=403,
+            path=exc.path) from None

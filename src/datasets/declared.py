@@ -12,7 +12,7 @@ How a declaration is read:
   keyed by the parent's position, so the file lists the parents in their order whatever the timing. At most
   ``window`` parents are in flight (bounded submission): memory does not grow with the number of parents.
 * a parent that answers 404 (deleted after it was listed) is skipped with a warning (``Parent.on_missing``);
-* a 403 ends the run with one sentence naming the dataset and what access to grant.
+* a 403 ends the run with one sentence naming the dataset and what access to grant (``base.run_dataset``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from concurrency import BoundedExecutor
 from customerio import CustomerIoClient, response_part
-from customerio.errors import NotFoundError, PermissionDeniedError
+from customerio.errors import NotFoundError
 from output import TableSpec, TableWriter, flatten
 
 from .base import Dataset, RunContext, Tables
@@ -175,20 +175,7 @@ def _missing(declaration: Declaration, scope: Mapping[str, Any]) -> bool:
 
 
 def write_declared(ctx: RunContext, table: TableWriter, declaration: Declaration, *, window: int | None = None) -> int:
-    """Read ``declaration`` into ``table``; returns the number of rows written.
-
-    A 403 (of the endpoint or of a parent's) becomes the sentence that names the dataset and the access to grant.
-    """
-    try:
-        return _write(ctx, table, declaration, window)
-    except PermissionDeniedError as exc:
-        raise PermissionDeniedError(
-            f"The App API key may not read {declaration.name} ({exc.path} answered 403): give the key "
-            f"{declaration.access or 'access to this data'} in Customer.io (Settings > API Credentials), or switch "
-            f"'{declaration.key}' off.", status=403, path=exc.path) from None
-
-
-def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window: int | None) -> int:
+    """Read ``declaration`` into ``table``; returns the number of rows written."""
     client = ctx.client
     if declaration.parent is None:
         rows = 0
@@ -230,6 +217,8 @@ class DeclaredDataset(Dataset):
         super().__init__(config)
         self.declaration = declaration
         self.key = declaration.key  # type: ignore[misc]
+        self.title = declaration.name  # type: ignore[misc]
+        self.access = declaration.access or Dataset.access  # type: ignore[misc]
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         spec = self.declaration.table

@@ -146,6 +146,8 @@ class MessagesSettings(Settings):
 class Messages(Dataset):
     key = "messages"
     settings = MessagesSettings
+    title = "deliveries (messages)"
+    access = "access to Messages (deliveries)"
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: MessagesSettings = self.config.messages

@@ -81,6 +81,8 @@ class SegmentMembershipSettings(Settings):
 class SegmentMembership(Dataset):
     key = "segment_membership"
     settings = SegmentMembershipSettings
+    title = "segment members"
+    access = "access to Segments and People"
 
     PAGE_LIMIT = 30000  # people per page (the API maximum)
     # Segments read at once. The consumer (parse and write) is what bounds this dataset, not the rate limit: a few

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from customerio.errors import InvalidResponseError, NotFoundError, PermissionDeniedError
-from datasets import RunContext
+from datasets import RunContext, run_dataset
 from datasets.declared import Declaration, DeclaredDataset, Paging, Parent, strip_url_credentials
 from output import TableSpec
 
@@ -84,7 +84,7 @@ CHILDREN = Declaration(
 def run(api, component, declaration, workers=4) -> dict:
     ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
                      incremental_load=True, now=0, max_workers=workers)
-    return DeclaredDataset(None, declaration).run(ctx, {})
+    return run_dataset(DeclaredDataset(None, declaration), ctx, {})
 
 
 def read(component, name) -> list[dict]:

@@ -52,6 +52,8 @@ LISTINGS = {"campaign": entities.campaigns, "newsletter": entities.newsletters, 
 class Metrics(Dataset):
     key = "metrics"
     settings = MetricsSettings
+    title = "metrics"
+    access = "access to Campaigns, Newsletters, Broadcasts and Transactional messages (their metrics)"
 
     def __init__(self, config, clock: Callable[[], float] = time.time):
         super().__init__(config)
