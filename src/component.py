@@ -18,10 +18,12 @@ from keboola.component.exceptions import UserException
 from keboola.component.sync_actions import MessageType, SelectElement, ValidationResult
 
 from configuration import Configuration, ConfigurationError, load_configuration
-from customerio import CustomerIoClient, RateLimiter, resolve_base_url, response_part
+from customerio import CustomerIoClient, RateLimiter, resolve_base_url
 from customerio.errors import CustomerIoError
 from customerio.regions import API_URL_ENV
 from datasets import REGISTRY, RunContext, run_dataset
+from datasets.catalogue import SEGMENTS
+from datasets.declared import read_rows
 from datasets.upgrade import TABLE_KEYS, upgrade_state
 from memory import freeze_startup_objects, pin_mmap_threshold
 
@@ -125,7 +127,7 @@ class Component(ComponentBase):
         """One cheap request shared by the sync actions; errors become the sentence a run would print."""
         with self._client(config, sync_action=True) as client:
             try:
-                return response_part(client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
+                return list(read_rows(client, SEGMENTS, {}))  # the segments declaration, as a run reads it
             except CustomerIoError as exc:
                 raise UserException(str(exc)) from None
 

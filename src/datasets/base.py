@@ -36,6 +36,8 @@ class RunContext:
     # The primary key of each Storage table as the last successful runs left it (state "table_keys"; a table not in
     # it: unknown). Tables.open updates it for every table it writes; the component saves it with the state.
     table_keys: dict[str, list[str]] = field(default_factory=dict)
+    # Parent listings read in this run (declared.shared_scopes): each parent is listed once and shared.
+    listings: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
 
     def progress(self, label: str, **kwargs: Any) -> Progress:
         return Progress(label, interval=self.progress_interval, **kwargs)

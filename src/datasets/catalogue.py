@@ -340,9 +340,11 @@ def _usage_rows(used_by: Any) -> list[Record]:
             for key, kind in _USED_BY for ident in used_by.get(key) or []]
 
 
+BY_SEGMENT = Parent(SEGMENTS, {"segment_id": "id"}, noun="segment")  # also segment_membership's list of segments
+
 SEGMENT_USAGE = Declaration(
     key="segment_usage", path="/v1/segments/{segment_id}/used_by", items_key="used_by", items_kind=dict,
-    transform=_usage_rows, parent=Parent(SEGMENTS, {"segment_id": "id"}, noun="segment"),
+    transform=_usage_rows, parent=BY_SEGMENT,
     access="access to Segments",
     table=TableSpec(
         name="segment_usage",
@@ -354,17 +356,12 @@ SEGMENT_USAGE = Declaration(
     ),
 )
 
-SUPPRESSION_TYPES = Declaration(
-    key="suppression_types", path="", items_key="", records=tuple(
-        {"suppression_type": kind} for kind in ("bounces", "blocks", "spam_reports", "invalid_emails")),
-)
-
 ESP_SUPPRESSIONS = Declaration(
     key="esp_suppressions", path="/v1/esp/suppression/{suppression_type}", items_key="suppressions",
     paging=Paging.OFFSET, page_size=1000, access="access to the ESP suppression lists",
     label="ESP suppressions",
-    parent=Parent(SUPPRESSION_TYPES, {"suppression_type": "suppression_type"}, on_missing="fail",
-                  noun="suppression type"),
+    parent=Parent.fixed("suppression_type", ("bounces", "blocks", "spam_reports", "invalid_emails"),
+                        noun="suppression type"),
     table=TableSpec(
         name="esp_suppressions",
         primary_key=("suppression_type", "email"),

@@ -52,10 +52,23 @@ class Parent:
     ``on_missing``: what a 404 of one parent means: ``skip`` (deleted mid-run: warn and go on) or ``fail``.
     """
 
-    declaration: Declaration
+    declaration: Declaration | None  # None: a parent of fixed values (``values``), read without a request
     columns: Mapping[str, str]
     on_missing: str = "skip"
     noun: str = "parent"  # how a log line names one parent ("campaign", "newsletter")
+    values: tuple[Record, ...] = ()  # the records of a parent of fixed values
+
+    @classmethod
+    def fixed(cls, column: str, values: Iterable[str], *, noun: str) -> Parent:
+        """A parent of fixed values (the ESP suppression types): one child read per value, no listing request."""
+        return cls(None, {column: column}, on_missing="fail", noun=noun,
+                   values=tuple({column: value} for value in values))
+
+    @property
+    def cache_key(self) -> tuple:
+        """What identifies this listing within a run: the parent read and the columns taken from it."""
+        source = self.declaration.key if self.declaration is not None else self.noun
+        return source, tuple(sorted(self.columns.items()))
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,6 @@ class Declaration:
     access: str = ""  # what to grant when Customer.io answers 403 ("access to Campaigns")
     label: str = ""  # how the form names it ("opt-outs (SMS, WhatsApp)"); default: ``name``, capitalised
     source_notes: str = ""  # what the README's output table adds after the endpoint
-    records: tuple[Record, ...] | None = None  # fixed records instead of a request (a parent of fixed values)
 
     @property
     def name(self) -> str:
@@ -85,7 +97,7 @@ class Declaration:
     def lineage(self) -> list[Declaration]:
         """This declaration and its parents, outermost first."""
         chain = [self]
-        while chain[0].parent is not None:
+        while chain[0].parent is not None and chain[0].parent.declaration is not None:
             chain.insert(0, chain[0].parent.declaration)
         return chain
 
@@ -133,9 +145,6 @@ def read_pages(client: CustomerIoClient, declaration: Declaration, scope: Mappin
 
 def read_rows(client: CustomerIoClient, declaration: Declaration, scope: Mapping[str, Any]) -> Iterator[Record]:
     """Every row of one endpoint (one parent): the parent's columns first, then the record's fields."""
-    if declaration.records is not None:
-        yield from (dict(record) for record in declaration.records)
-        return
     prefix = dict(scope)
     for items in read_pages(client, declaration, scope):
         for item in items if declaration.items_kind is list else [items]:
@@ -149,9 +158,16 @@ def read_rows(client: CustomerIoClient, declaration: Declaration, scope: Mapping
 
 def parent_scopes(client: CustomerIoClient, declaration: Declaration) -> Iterator[dict[str, Any]]:
     """The parent columns for each request of ``declaration`` (one empty scope without a parent), in order."""
-    parent = declaration.parent
-    if parent is None:
+    if declaration.parent is None:
         yield {}
+        return
+    yield from _scopes(client, declaration.parent)
+
+
+def _scopes(client: CustomerIoClient, parent: Parent) -> Iterator[dict[str, Any]]:
+    if parent.declaration is None:
+        yield from ({column: record.get(source) for column, source in parent.columns.items()}
+                    for record in parent.values)
         return
     for outer in parent_scopes(client, parent.declaration):
         try:
@@ -161,6 +177,23 @@ def parent_scopes(client: CustomerIoClient, declaration: Declaration) -> Iterato
             if _missing(parent.declaration, outer):
                 continue
             raise
+
+
+def listed(ctx: RunContext, parent: Parent) -> Iterator[dict[str, Any]]:
+    """The parent's columns for every parent record, listed once per run: the first dataset that reads a parent
+    streams it and keeps those columns (ids only, small); every later reader in the run gets them from there."""
+    if parent.declaration is None:
+        yield from _scopes(ctx.client, parent)
+        return
+    cached = ctx.listings.get(parent.cache_key)
+    if cached is not None:
+        yield from (dict(scope) for scope in cached)
+        return
+    scopes = []
+    for scope in _scopes(ctx.client, parent):
+        scopes.append(scope)
+        yield dict(scope)
+    ctx.listings[parent.cache_key] = scopes  # only a complete listing is shared
 
 
 def _missing(declaration: Declaration, scope: Mapping[str, Any]) -> bool:
@@ -205,7 +238,7 @@ def write_declared(ctx: RunContext, table: TableWriter, declaration: Declaration
         return count
 
     with BoundedExecutor(workers, limit=window, name=f"declared-{declaration.key}") as pool:
-        for position, scope in enumerate(parent_scopes(client, declaration)):
+        for position, scope in enumerate(listed(ctx, declaration.parent)):
             pool.submit(one_parent, position, scope)
     return progress.count  # every parent read adds its rows (a missing one adds none)
 

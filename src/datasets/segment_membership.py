@@ -27,12 +27,14 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from concurrency import Interleaved
-from customerio import DeferredPage, response_part
+from customerio import DeferredPage
 from customerio.errors import InvalidResponseError, NotFoundError
 from output import ChainWriter, TableSpec, to_cell
 from progress import Progress
 
 from .base import Dataset, RunContext, Tables
+from .catalogue import BY_SEGMENT
+from .declared import listed
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,9 +141,8 @@ class SegmentMembership(Dataset):
 
     @staticmethod
     def _all_segments(ctx: RunContext) -> list[int]:
-        segments = response_part(ctx.client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
-        ids = {item["id"] for item in segments
-               if isinstance(item, dict) and isinstance(item.get("id"), int) and not isinstance(item["id"], bool)}
+        listed_ids = (scope["segment_id"] for scope in listed(ctx, BY_SEGMENT))
+        ids = {value for value in listed_ids if isinstance(value, int) and not isinstance(value, bool)}
         log.info("segment_membership: reading all %d segments.", len(ids))
         return sorted(ids)
 

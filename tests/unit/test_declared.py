@@ -174,11 +174,10 @@ def test_limit_offset_paging_stops_on_a_short_page(component):
     assert [params["offset"] for path, params in api.calls] == [0, 10, 20]
 
 
-def test_nested_parents_and_fixed_records(component):
-    kinds = Declaration(key="kinds", path="", items_key="", records=({"kind": "a"}, {"kind": "b"}))
+def test_nested_parents_and_a_parent_of_fixed_values(component):
     api = FakeApi(parents=3)
     per_kind = Declaration(key="per_kind", path="/parents", items_key="parents",
-                           parent=Parent(kinds, {"kind": "kind"}))
+                           parent=Parent.fixed("kind", ("a", "b"), noun="kind"))
     leaf = Declaration(key="leaf", path="/parents/{parent_id}/items", items_key="items", paging=Paging.CURSOR,
                        parent=Parent(per_kind, {"kind": "kind", "parent_id": "id"}),
                        table=TableSpec(name="leaf", primary_key=("kind", "parent_id", "id")))
@@ -204,3 +203,16 @@ def test_a_list_that_is_not_a_list_is_one_sentence(component):
 ])
 def test_url_credentials_are_stripped(url, clean):
     assert strip_url_credentials(url) == clean
+
+
+def test_a_parent_is_listed_once_per_run_and_shared_by_every_child(component):
+    api = FakeApi()
+    others = Declaration(key="others", path=CHILDREN.path, items_key="items", paging=Paging.CURSOR, page_size=2,
+                         parent=CHILDREN.parent, table=TableSpec(name="others", primary_key=("parent_id", "id"),
+                                                                 seed_columns=("parent_id", "id")))
+    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=True, now=0, max_workers=4)
+    run_dataset(DeclaredDataset(None, CHILDREN), ctx, {})
+    run_dataset(DeclaredDataset(None, others), ctx, {})
+    assert [path for path, _ in api.calls if path == "/parents"] == ["/parents"]
+    assert read(component, "others") == read(component, "children") != []
