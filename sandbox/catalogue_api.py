@@ -1,4 +1,4 @@
-"""The catalogue's read endpoints (reference part 2 and part 1 §4.1, §4.2, §4.6), quirks included.
+"""The catalogue's read endpoints (Customer.io App API reference, https://docs.customer.io/api/app/), quirks included.
 
 Wired in by server.py (``CatalogueApi(...).routes`` appended to the Api's routes) so api.py does not import this
 module and this module can import api.py's request helpers without a cycle.

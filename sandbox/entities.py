@@ -39,7 +39,7 @@ def _deduplicate(record: dict, updated_key: str = "updated") -> None:
 
 
 def message_template(kind: str, ident: int, channel: str, created: int, language: str = "", name: str = "") -> dict:
-    """One action / content in the shape of its channel (reference part 1 §4.1: email, SMS, WhatsApp, webhook)."""
+    """One action / content in the shape of its channel (App API reference, campaign actions: email, SMS, WhatsApp, webhook)."""
     base = {"id": ident, "name": name or f"{channel.title()} message {ident}", "type": channel, "created": created,
             "updated": created + 3600, "sending_state": "automatic" if ident % 5 else "draft", "language": language,
             "layout": "", "headers": "[]"}

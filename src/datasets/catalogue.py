@@ -1,6 +1,7 @@
 """The workspace's catalogue, declared as data: one Declaration per dataset (see declared.py).
 
-Facts (envelopes, paging, keys, quirks) are from the reference: part 1 §4.1, §4.2, §4.6 and part 2 §2-§6.
+Facts (envelopes, paging, keys) are from Customer.io's App API reference (https://docs.customer.io/api/app/, its
+OpenAPI specification); quirks noted where declared are from that specification's examples.
 Every table here is a snapshot of what the workspace holds now. Lists and nested lists are JSON text; nested
 objects are parent_child columns.
 """

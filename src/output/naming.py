@@ -36,7 +36,6 @@ __all__ = [
     "sanitize",
     "storage_column_names",
     "table_name",
-    "table_names",
 ]
 
 MAX_NAME_LENGTH = 64
@@ -128,15 +127,3 @@ def renamed_columns(source_keys: Sequence[str], names: Sequence[str]) -> dict[st
 def table_name(raw: str) -> str:
     """A valid Storage table name (letters, digits, ``_``; <= 64) for one arbitrary string."""
     return sanitize(raw, fallback="table")
-
-
-def table_names(raws: Iterable[str], prefix: str = "") -> dict[str, str]:
-    """Injective mapping ``raw -> table name`` (``prefix + raw`` sanitised), unique ignoring case.
-
-    Deterministic whatever the input order: raws whose name is already valid claim it first, then the rest in
-    sorted order; a clash gets ``_2``, ``_3``, ...
-    """
-    unique = set(raws)
-    plain = {raw: table_name(prefix + raw) for raw in unique}
-    ordered = sorted(unique, key=lambda raw: (plain[raw] != prefix + raw, raw))
-    return dict(zip(ordered, _assign_unique(plain[raw] for raw in ordered), strict=True))

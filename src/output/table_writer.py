@@ -220,10 +220,6 @@ class ChainWriter:
             self._writerow((self._blank | row).values())
         self._rows += 1
 
-    def write_many(self, rows: Iterable[Mapping[str, str]]) -> None:
-        for row in rows:
-            self.write(row)
-
     def _add_columns(self, row: Mapping[str, str]) -> None:
         if self._closed:
             raise ValueError(f"Chain {self.key!r} is closed.")

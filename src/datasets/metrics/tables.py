@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from output import EVENTS, TableSpec
 
-# The 26 series every message metrics endpoint answers (reference part 2, section 7).
+# The 26 series every message metrics endpoint answers (App API reference, the metrics endpoints: https://docs.customer.io/api/app/).
 SERIES = ("attempted", "bounced", "clicked", "converted", "created", "deferred", "delivered", "drafted", "failed",
           "human_clicked", "human_opened", "link_untracked", "machine_clicked", "open_untracked", "opened",
           "prefetch_opened", "replied", "sent", "spammed", "suppressed", "topic_unsubscribed",
