@@ -105,13 +105,11 @@ class Activities(Dataset):
     settings = ActivitiesSettings
     title = "activities"
     access = "access to People (activities)"
+    full_load_replaces = "the Storage tables with only the newest activities"
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: ActivitiesSettings = self.config.activities
         incremental = settings.incremental_output
-        if incremental and not ctx.incremental_load:
-            log.warning("activities: 'Continue since last run' with Full load replaces the Storage tables with only "
-                        "the newest activities on every run; choose Incremental update to accumulate them.")
         marks = Marks(state, enabled=incremental, now=ctx.now)
         last_run = state.get("last_run")
         if incremental and last_run and ctx.now - int(last_run) > RETENTION_SECONDS:
@@ -141,11 +139,8 @@ class Activities(Dataset):
         if settings.mode is ActivityMode.SINGLE_TABLE and len(self._counts) > 1:
             # Per type, in the configured order (the chains finish in any order); one table's total is logged once.
             log.info("activities: %s.", ", ".join(f"{self._counts.get(t, 0):,} {t}" for t in settings.types))
-        new_state: dict = {"columns": self._tables.columns}
-        if incremental:
-            new_state["marks"] = marks.state()
-            new_state["last_run"] = ctx.now
-        return new_state
+        return self._tables.new_state(marks=marks.state() if incremental else None,
+                                      last_run=ctx.now if incremental else None)
 
     def _read(self, index: int, activity_type: str | None, marks: Marks) -> None:
         """Read one chain; the newest timestamp it sees advances its mark."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from customerio import CustomerIoClient
 from customerio.errors import PermissionDeniedError
@@ -23,14 +23,22 @@ log = logging.getLogger(__name__)
 RENAMES_SHOWN = 10  # renamed columns named in the log line; the manifest describes all of them
 
 
+class ManifestWriter(Protocol):
+    """The part of keboola.component a dataset uses: manifests (through output.write_manifest), nothing else."""
+
+    def create_out_table_definition(self, name: str, **kwargs: Any) -> Any: ...
+
+    def write_manifest(self, io_definition: Any) -> None: ...
+
+
 @dataclass
 class RunContext:
     client: CustomerIoClient
-    component: Any  # keboola.component.CommonInterface: writes manifests
+    component: ManifestWriter  # what writes the manifests (the component: keboola.component.CommonInterface)
     tables_dir: Path
     incremental_load: bool  # the load type of every table (manifest incremental flag + primary key)
     now: int  # the run's clock, unix seconds; one value for the whole run
-    max_workers: int = 8
+    max_workers: int = 8  # request threads (the component sets it once for the run)
     progress_interval: float = 30.0
     table_results: dict[str, Any] = field(default_factory=dict)
     # The primary key of each Storage table as the last successful runs left it (state "table_keys"; a table not in
@@ -38,6 +46,12 @@ class RunContext:
     table_keys: dict[str, list[str]] = field(default_factory=dict)
     # Parent listings read in this run (declared.shared_scopes): each parent is listed once and shared.
     listings: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks submitted at most at once: twice the workers keeps every worker busy while the next one is
+        submitted, and bounds what the tasks in flight hold in memory."""
+        return 2 * max(1, self.max_workers)
 
     def progress(self, label: str, **kwargs: Any) -> Progress:
         return Progress(label, interval=self.progress_interval, **kwargs)
@@ -55,6 +69,12 @@ class Tables:
     def __init__(self, ctx: RunContext, dataset_state: dict):
         self._ctx = ctx
         self.columns: dict[str, list[str]] = dict(dataset_state.get("columns") or {})
+
+    def new_state(self, **parts: Any) -> dict:
+        """The dataset's new state, one shape for every dataset: ``columns`` (every table's final columns), then the
+        dataset's own parts in the order given (``marks``, ``last_run``, ...); a part that is None is left out. The
+        JSON is the same as every earlier version saved."""
+        return {"columns": self.columns, **{key: value for key, value in parts.items() if value is not None}}
 
     @contextmanager
     def open(self, spec: TableSpec) -> Iterator[TableWriter]:
@@ -107,6 +127,9 @@ class Dataset(ABC):
     settings: ClassVar[type[Settings]]  # the model of its settings section (a dataset with code; not a declaration)
     title: ClassVar[str] = ""  # how a sentence names it ("deliveries (messages)"); default: the key with spaces
     access: ClassVar[str] = "access to this data"  # what to grant the key when Customer.io answers 403
+    # What a full load replaces when "Continue since last run" is on ("the Storage table with only the newest
+    # deliveries"): the run warns that the table will not accumulate. "" = the dataset keeps its history anyway.
+    full_load_replaces: ClassVar[str] = ""
 
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration
@@ -117,8 +140,12 @@ class Dataset(ABC):
 
 
 def run_dataset(dataset: Dataset, ctx: RunContext, state: dict) -> dict:
-    """Run one dataset. A 403 anywhere in it (its own endpoint, a parent's, a child's) becomes the one sentence that
+    """Run one dataset, with the warnings every dataset shares. A 403 anywhere in it (its own endpoint, a parent's, a child's) becomes the one sentence that
     names the dataset and the access to grant: the same policy for every dataset, in this one place."""
+    settings = getattr(dataset.config, dataset.key, None)
+    if dataset.full_load_replaces and getattr(settings, "incremental_output", False) and not ctx.incremental_load:
+        log.warning("%s: 'Continue since last run' with Full load replaces %s on every run; choose Incremental "
+                    "update to accumulate them.", dataset.key, dataset.full_load_replaces)
     try:
         return dataset.run(ctx, state)
     except PermissionDeniedError as exc:

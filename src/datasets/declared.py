@@ -217,7 +217,7 @@ def write_declared(ctx: RunContext, table: TableWriter, declaration: Declaration
             rows += 1
         return rows
     workers = max(1, ctx.max_workers)
-    window = window or 2 * workers
+    window = window or ctx.in_flight
     progress = ctx.progress(declaration.key, unit="rows", steps=f"{declaration.parent.noun}s")
 
     def one_parent(position: int, scope: dict[str, Any]) -> int:
@@ -260,7 +260,7 @@ class DeclaredDataset(Dataset):
         tables = Tables(ctx, state)
         with tables.open(spec) as table:
             write_declared(ctx, table, self.declaration)
-        return {"columns": tables.columns}
+        return tables.new_state()
 
 
 def strip_url_credentials(url: Any) -> Any:

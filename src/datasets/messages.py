@@ -148,12 +148,10 @@ class Messages(Dataset):
     settings = MessagesSettings
     title = "deliveries (messages)"
     access = "access to Messages (deliveries)"
+    full_load_replaces = "the Storage table with only the newest deliveries"
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: MessagesSettings = self.config.messages
-        if settings.incremental_output and not ctx.incremental_load:
-            log.warning("messages: 'Continue since last run' with Full load replaces the Storage table with only "
-                        "the newest deliveries on every run; choose Incremental update to accumulate them.")
         marks = Marks(state, enabled=settings.incremental_output, now=ctx.now)
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
@@ -176,10 +174,7 @@ class Messages(Dataset):
                 # Per type only: with one pass the table's own line is the total (each total once).
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
                         f" ({message_type})" if message_type else "", f"{count:,}")
-        new_state: dict = {"columns": tables.columns}
-        if marks.enabled:
-            new_state["marks"] = marks.state()
-        return new_state
+        return tables.new_state(marks=marks.state() if marks.enabled else None)
 
     @staticmethod
     def _lower_bound(settings: MessagesSettings, mark: int | None, now: int) -> int | None:

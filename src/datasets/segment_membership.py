@@ -137,7 +137,7 @@ class SegmentMembership(Dataset):
             for chain in chains.values():
                 chain.close()
         log.debug("segment_membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
-        return {"columns": tables.columns}
+        return tables.new_state()
 
     @staticmethod
     def _all_segments(ctx: RunContext) -> list[int]:

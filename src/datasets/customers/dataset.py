@@ -62,7 +62,7 @@ class Customers(Dataset):
             else:
                 self._extract(ctx, settings, Output(customers_writer, None, settings.attributes))
         self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
-        return {"columns": tables.columns}
+        return tables.new_state()
 
     def _extract(self, ctx: RunContext, settings: CustomersSettings, output: Output) -> None:
         if settings.mode == CustomersMode.EXPORT:
@@ -92,7 +92,7 @@ class Customers(Dataset):
     def _search(self, ctx: RunContext, filter_: dict, output: Output) -> None:
         progress = ctx.progress("customers", unit="people")
         missing = _Counter()
-        limit = max(1, 2 * ctx.max_workers)
+        limit = ctx.in_flight
         repeats = _Counter()
         pages = ReadAhead(self._search_pages(ctx, filter_, repeats), self.SEARCH_AHEAD, name="customers-search")
         try:

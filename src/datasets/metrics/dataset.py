@@ -68,12 +68,12 @@ class Metrics(Dataset):
         with ExitStack() as stack:
             writers = {table.spec.name: stack.enter_context(table_session.open(table.spec))
                        for table in plan.tables()}
-            pool = stack.enter_context(BoundedExecutor(ctx.max_workers, limit=2 * ctx.max_workers, name="metrics"))
+            pool = stack.enter_context(BoundedExecutor(ctx.max_workers, limit=ctx.in_flight, name="metrics"))
             for entity in plan.entities(ctx.client):
                 pool.submit(self._read_entity, ctx, plan, writers, entity, progress)
         for warning in sorted(plan.warnings):
             log.warning("%s", warning)
-        return {"columns": table_session.columns, "marks": plan.new_marks(), "never_started": plan.never_started()}
+        return table_session.new_state(marks=plan.new_marks(), never_started=plan.never_started())
 
     def _read_entity(self, ctx: RunContext, plan: _Plan, writers: dict, entity: Entity, progress) -> None:
         # A 404 of the entity or of its children's listing: deleted during the run, skipped with one warning.
