@@ -103,7 +103,6 @@ class ActivitiesSettings(Settings):
 class Activities(Dataset):
     key = "activities"
     settings = ActivitiesSettings
-    title = "activities"
     access = "access to People (activities)"
     full_load_replaces = "the Storage tables with only the newest activities"
 

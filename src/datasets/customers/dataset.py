@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 class Customers(Dataset):
     key = "customers"
     settings = CustomersSettings
-    title = "customers"
     access = "access to People"
 
     SEARCH_LIMIT = 1000  # people per search page (the API maximum)

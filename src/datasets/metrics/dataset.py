@@ -52,7 +52,6 @@ LISTINGS = {"campaign": entities.campaigns, "newsletter": entities.newsletters, 
 class Metrics(Dataset):
     key = "metrics"
     settings = MetricsSettings
-    title = "metrics"
     access = "access to Campaigns, Newsletters, Broadcasts and Transactional messages (their metrics)"
 
     def __init__(self, config, clock: Callable[[], float] = time.time):

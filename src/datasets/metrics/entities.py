@@ -28,18 +28,19 @@ class Entity:
 
 
 def campaigns(client: CustomerIoClient) -> Iterator[Entity]:
-    for item in _list(client, "/v1/campaigns", "campaigns"):
-        entity_id = as_id(item.get("id"))
-        if entity_id is not None:
-            yield Entity("campaign", entity_id, _has_started(item), _time(item.get("created")),
-                         _ids(item.get("actions"), "id"))
+    return _with_actions(client, "campaign", "/v1/campaigns", "campaigns")
 
 
 def broadcasts(client: CustomerIoClient) -> Iterator[Entity]:
-    for item in _list(client, "/v1/broadcasts", "broadcasts"):
+    return _with_actions(client, "broadcast", "/v1/broadcasts", "broadcasts")
+
+
+def _with_actions(client: CustomerIoClient, kind: str, path: str, key: str) -> Iterator[Entity]:
+    """Campaigns and broadcasts: listed in one answer, each with its actions (and a state: a draft never started)."""
+    for item in _list(client, path, key):
         entity_id = as_id(item.get("id"))
         if entity_id is not None:
-            yield Entity("broadcast", entity_id, _has_started(item), _time(item.get("created")),
+            yield Entity(kind, entity_id, _has_started(item), _time(item.get("created")),
                          _ids(item.get("actions"), "id"))
 
 
