@@ -8,7 +8,6 @@ Every invalid value becomes one readable sentence that names the key and what is
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Any
 
@@ -16,8 +15,6 @@ from pydantic import Field, ValidationError, create_model, field_validator
 
 from datasets import REGISTRY  # every dataset's key, run order and settings model
 from datasets.settings import Settings, flag
-
-log = logging.getLogger(__name__)
 
 
 class ConfigurationError(ValueError):
