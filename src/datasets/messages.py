@@ -337,7 +337,7 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
             clicks = _link_clicks(message)
             if clicks:
                 message = {**message, "metrics": {k: v for k, v in message["metrics"].items()
-                                                  if not _LINK_KEY.fullmatch(k)}}
+                                                  if not (isinstance(k, str) and _LINK_KEY.fullmatch(k))}}
                 if links is not None:
                     if link_chain is None:
                         link_chain = links.chain((*key, 0))
@@ -364,7 +364,7 @@ def _link_clicks(message: dict) -> dict[str, tuple]:
         return {}
     clicks: dict[str, list] = {}
     for name, value in metrics.items():
-        match = _LINK_KEY.fullmatch(name) if isinstance(name, str) else None
+        match = _LINK_KEY.fullmatch(name) if isinstance(name, str) and "link:" in name else None  # cheap test first
         if match:
             clicks.setdefault(match.group(2), [None, None])[1 if match.group(1) else 0] = value
     return {link: tuple(values) for link, values in sorted(clicks.items(), key=lambda item: _link_order(item[0]))}
