@@ -181,3 +181,18 @@ def test_a_first_backfill_logs_how_far_back_deliveries_were_found(tmp_path, capl
     deliveries = [delivery(0, NOW - 400 * 86_400), delivery(1, NOW - 100)]
     run(tmp_path, FakeApi(deliveries), {})
     assert "the backfill found deliveries back to 2024-05-11" in caplog.text
+
+
+def test_per_link_columns_an_earlier_version_wrote_stay_empty(tmp_path):
+    # Storage cannot drop a column through a load: state keeps them in the header, and they are never filled again.
+    old_columns = ["id", "created", "metrics_link:2", "metrics_human_link:2"]
+    message = delivery(0, NOW - 100)
+    message["metrics"].update({"link:2": NOW, "human_link:2": NOW, "link:3": NOW})
+    tables, state = run(tmp_path, FakeApi([message]), {"date_from": "10 days ago"},
+                        state={"columns": {"messages": old_columns}})
+    row = rows(tables, "messages")[0]
+    assert row["metrics_link_2"] == row["metrics_human_link_2"] == ""
+    assert not [column for column in row if column.endswith("link_3")]
+    assert state["columns"]["messages"][:4] == old_columns
+    assert [(r["link_id"], r["human_clicked"]) for r in rows(tables, "message_link_clicks")] == [("2", str(NOW)),
+                                                                                                ("3", "")]
