@@ -323,7 +323,9 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
     clicks per link to the same chain of ``links``; (rows, newest created, oldest created).
 
     Each delivery once per chain: tokens are positions, so a delivery can come twice in one chain (data that changed
-    between pages, or a token out of range that restarts at page 1 and lands on the last page)."""
+    between pages, or a token out of range that restarts at page 1 and lands on the last page). Once per chain is
+    once per file: chains never share a delivery (their windows are disjoint in `created`, which never changes, and
+    passes in type), and a set per chain keeps the file the same whatever the chains' timing."""
     chain = link_chain = None
     seen = KeySet()
     rows, max_created, min_created = 0, 0, 0
