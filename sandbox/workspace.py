@@ -560,7 +560,7 @@ class Workspace:
         return "drafted" in msg["metrics"]
 
     def iter_messages(self, type: str | None = None, drafts: bool | None = False) -> Iterator[dict]:
-        """Ground truth: all messages of any age, newest first (the API's order).
+        """Ground truth: all messages of any age, newest first (the API's default order, see message_order).
 
         drafts=False (default, like the API default) excludes drafts, True yields only drafts, None yields all.
         """
