@@ -355,7 +355,7 @@ def run_processing(pages: int = 100, repeats: int = 5) -> dict:
             cpu, wall = time.process_time(), time.perf_counter()
             writer = TableWriter(Path(tmp) / "tables", SPEC)
             parsed = (json.loads(body).get("messages") or [] for body in bodies)  # as the client parses a body
-            rows, _ = write_pages(writer, (0, 0), parsed, Progress("messages", interval=1e9))
+            rows, *_ = write_pages(writer, (0, 0), parsed, Progress("messages", interval=1e9))
             result = writer.close()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         assert rows == result.rows == pages * 1000, (rows, result.rows)

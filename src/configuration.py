@@ -90,6 +90,7 @@ class MessagesSettings(_Settings):
     incremental_output: bool = False  # "Continue since last run"
     date_from: str = ""
     metrics_lookback_days: int = Field(default=30, ge=0, le=3650)
+    drafts: bool = False  # also read drafts (drafts=true) into message_drafts
 
     @model_validator(mode="before")
     @classmethod
