@@ -105,8 +105,15 @@ def test_broadcasts_triggers_and_integer_next_of_trigger_errors(api, server):
     broadcasts = get(api, server, "/v1/broadcasts", start="x", limit=1)["broadcasts"]  # unpaginated: ignored
     assert [b["id"] for b in broadcasts] == [14, 15, 100, 101]
     assert broadcasts[1]["tags"] == "nil"
-    actions = get(api, server, "/v1/broadcasts/14/actions")["actions"]
-    assert [a["id"] for a in actions] == [701, 702] and "next" not in get(api, server, "/v1/broadcasts/14/actions")
+    first = get(api, server, "/v1/broadcasts/14/actions")
+    assert [a["id"] for a in first["actions"]] == [701] and first["next"]  # paged with `next`, one action a page
+    actions, pages = follow(api, server, "/v1/broadcasts/14/actions", "actions")
+    assert [a["id"] for a in actions] == [701, 702] and pages == 3  # a token past the end, then an empty page
+    last = get(api, server, "/v1/broadcasts/14/actions", start=get(api, server, "/v1/broadcasts/14/actions",
+                                                                    start=first["next"])["next"])
+    assert last == {"actions": []}  # `next` absent at the end
+    foreign = api.get(server.url + "/v1/broadcasts/15/actions", params={"start": first["next"]})
+    assert foreign.status_code == 400  # a token of another broadcast
     triggers = get(api, server, "/v1/broadcasts/14/triggers")["triggers"]
     assert triggers and all(t["broadcast_id"] == 14 for t in triggers)
     errors, start = [], None
@@ -130,12 +137,13 @@ def test_transactional_envelope_and_meta_error(api, server):
     assert bad.status_code == 400 and bad.json() == {"meta": {"error": "The request was malformed."}}
 
 
-def test_sender_identities_hide_hidden_ones_unless_asked(api, server):
+def test_sender_identities_hidden_true_answers_only_the_hidden_ones(api, server):
     visible, _ = follow(api, server, "/v1/sender_identities", "sender_identities")
-    every, pages = follow(api, server, "/v1/sender_identities", "sender_identities", hidden="true")
-    assert pages == 3 and len(every) == 7
+    hidden, _ = follow(api, server, "/v1/sender_identities", "sender_identities", hidden="true")
+    every = server.workspace.entities.sender_identities
     assert {s["id"] for s in visible} == {s["id"] for s in every if not s["hidden"]}
-    assert any(s["hidden"] for s in every)
+    assert {s["id"] for s in hidden} == {s["id"] for s in every if s["hidden"]}
+    assert visible and hidden
 
 
 def test_objects_search_attributes_and_relationships(api, server):
