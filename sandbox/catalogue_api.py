@@ -256,9 +256,12 @@ class CatalogueApi:
         domain = req.param("domain")
         if domain:
             items = [s for s in items if s["email"].rsplit("@", 1)[-1].lower() == domain.lower()]
-        # QUIRK: no next, no total; `category` only knows two values for four types.
+        # QUIRK: no next, no total; `category` only knows two values for four types; an empty page is
+        # {"suppressions": null}, not [] (estuary/connectors source-customer-io/bruno/ESP Suppressions/
+        # offset pagination.yml, VERIFIED for every offset of an empty list).
         category = "bounces" if kind in ("bounces", "blocks", "invalid_emails") else "spam"
-        return json_response({"category": category, "suppressions": [dict(s) for s in items[offset : offset + limit]]})
+        page = [dict(s) for s in items[offset : offset + limit]]
+        return json_response({"category": category, "suppressions": page or None})
 
     def optouts(self, req: Request) -> Response:
         limit = limit_param(req, 10, 1000)

@@ -142,6 +142,10 @@ def read_pages(client: CustomerIoClient, declaration: Declaration, scope: Mappin
             page = client.request_json(declaration.method, path, params={**params, "limit": limit, key: position},
                                        json_body=body)
             items = response_part(page, declaration.items_key, endpoint, kind=list)
+            if items and items == previous:
+                log.warning("%s answered the same page for %s %s as for the one before: Customer.io does not page "
+                            "this list, so only its first %d %s are read.", endpoint, key, position, len(items),
+                            declaration.name)
             if not items or items == previous:
                 return
             yield items

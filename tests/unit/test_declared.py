@@ -250,11 +250,12 @@ def test_an_answer_that_carries_next_is_followed_on_every_endpoint(component):
 
 
 @pytest.mark.parametrize("paging", [Paging.OFFSET, Paging.PAGE])
-def test_positional_paging_ends_on_a_page_that_repeats_the_last_one(component, paging):
+def test_positional_paging_ends_on_a_page_that_repeats_the_last_one(component, paging, caplog):
     api = ListApi(rows=23, ignore=True)
     run(api, component, _list("offsets", paging, page_size=10))
     assert [r["email"] for r in read(component, "offsets")] == [f"e{n}@x" for n in range(10)]
     assert len(api.calls) == 2
+    assert "answered the same page" in caplog.text and "only its first 10 offsets are read" in caplog.text
 
 
 def test_page_number_paging_starts_at_one_and_ends_on_a_short_page(component):

@@ -178,12 +178,13 @@ def test_esp_suppressions_limit_offset_and_empty_list(api, server):
     while True:
         page = get(api, server, "/v1/esp/suppression/bounces", limit=500, offset=offset)
         assert "next" not in page and page["category"] == "bounces"
-        rows += page["suppressions"]
-        if len(page["suppressions"]) < 500:
+        rows += page["suppressions"] or []
+        if len(page["suppressions"] or []) < 500:
             break
         offset += 500
     assert len(rows) == 1203 and len({r["email"] for r in rows}) == 1203
-    assert get(api, server, "/v1/esp/suppression/invalid_emails")["suppressions"] == []
+    assert get(api, server, "/v1/esp/suppression/invalid_emails")["suppressions"] is None  # null, not []
+    assert get(api, server, "/v1/esp/suppression/bounces", offset=99999)["suppressions"] is None
     assert get(api, server, "/v1/esp/suppression/spam_reports")["category"] == "spam"
     assert api.get(server.url + "/v1/esp/suppression/bounces", params={"limit": 1001}).status_code == 400
 
