@@ -88,6 +88,13 @@ def test_every_record_exactly_once_with_its_keys_and_manifest(server, result, ke
                 json.loads(value)
 
 
+def test_segment_conditions_are_one_json_column_whatever_their_shape(server, result):
+    rows = result.csv("segments")
+    assert not [c for c in rows[0] if c.startswith("conditions_")]
+    truth = {str(s["id"]): s["conditions"] for s in server.workspace.segments()}
+    assert {r["id"]: json.loads(r["conditions"]) for r in rows} == truth
+
+
 def test_campaign_action_rows_carry_the_action(server, result):
     rows = {(r["campaign_id"], r["id"]): r for r in result.csv("campaign_actions")}
     action = server.workspace.entities.campaign_action(1002, server.workspace.entities.campaign_action_ids(1002)[11])

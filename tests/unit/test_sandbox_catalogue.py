@@ -213,3 +213,16 @@ def test_parent_deleted_mid_run_answers_404():
         assert requests.get(srv.url + "/v1/objects/1/account-1-0001/attributes", headers=headers).status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/campaign/424242/delete").status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/planet/1/delete").status_code == 400
+
+
+def test_segments_carry_conditions_and_one_being_rebuilt_lists_a_partial_roster(api, server):
+    segments = {s["id"]: s for s in get(api, server, "/v1/segments")["segments"]}
+    shapes = {next(iter(s["conditions"])) for s in segments.values()}
+    assert len(shapes) > 2  # a nested tree whose shape varies by segment
+    rebuilt = segments[21]
+    assert rebuilt["state"] == "build" and rebuilt["progress"] == 42
+    ws = server.workspace
+    members = ws.segment_member_indices(21)
+    assert max(members) < ws.people_count * 42 // 100
+    listed, _ = follow(api, server, "/v1/segments/21/membership", "identifiers")
+    assert [m["cio_id"] for m in listed] == ws.segment_member_ids(21)
