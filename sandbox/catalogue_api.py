@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Callable
 
+from . import design_studio
 from .api import ApiError, Request, Response, bool_param, int_param, json_body, json_response, limit_param
 from .entities import ACTION_PAGE_SIZE, SUPPRESSION_TYPES, Entities
 from .util import CursorCodec, dumps, error_body
@@ -70,6 +71,7 @@ class CatalogueApi:
             ("GET", r(r"^/v1/segments/([^/]+)/used_by$"), self.segment_used_by),
             ("GET", r(r"^/v1/esp/suppression/([^/]+)$"), self.suppressions),
             ("GET", r(r"^/v1/optouts$"), self.optouts),
+            *DesignStudioApi(self.e.design_studio).routes,
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -323,6 +325,39 @@ class CatalogueApi:
             items.append({"identifiers": {"cio_id": cio, "email": email, "id": pid}, "object_type_id": type_id,
                           "object_type_disabled": False})
         return json_response({"cio_relationships": items, "next": nxt})
+
+
+class DesignStudioApi:
+    def __init__(self, data: dict[str, list[dict]]):
+        self.data = data
+        r = re.compile
+        self.routes: list[tuple[str, re.Pattern, Callable]] = [
+            ("GET", r(rf"^/v1/design_studio/{kind}$"), self._lister(kind)) for kind in ("emails", "components",
+                                                                                          "folders")]
+
+    def _lister(self, kind: str) -> Callable[[Request], Response]:
+        return lambda req: self.list(req, kind)
+
+    def list(self, req: Request, kind: str) -> Response:
+        page = int_param(req, "page")
+        page = 1 if page is None else page
+        if page < 1:
+            raise ApiError(400, "page must be an integer >= 1")
+        limit = int_param(req, "limit")
+        limit = 1000 if limit is None else limit
+        if not 1 <= limit <= 10000:
+            raise ApiError(400, "limit must be an integer between 1 and 10000")
+        bounds = {name: int_param(req, name) for name in design_studio.FILTERS}
+        rows = [row for row in self.data[kind] if design_studio.within(row, bounds)]
+        rows.sort(key=lambda row: (row["created"], row["id"]))
+        chosen = [dict(row) for row in rows[(page - 1) * limit : page * limit]]
+        body: dict = {kind: chosen}
+        if kind != "folders":
+            used = {row["parent_folder_id"] for row in chosen}
+            body["folders"] = [dict(f) for f in self.data["folders"] if f["id"] in used]
+        body["meta"] = {"pagination": {"page": page, "limit": limit, "total": len(rows)},
+                        "filters": {"sort_by": "created", "sort_order": "asc", **bounds}}
+        return json_response(body)
 
 
 def compile_object_filter(node: object, pointer: str) -> Callable[[dict], bool]:

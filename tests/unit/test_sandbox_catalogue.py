@@ -226,3 +226,21 @@ def test_segments_carry_conditions_and_one_being_rebuilt_lists_a_partial_roster(
     assert max(members) < ws.people_count * 42 // 100
     listed, _ = follow(api, server, "/v1/segments/21/membership", "identifiers")
     assert [m["cio_id"] for m in listed] == ws.segment_member_ids(21)
+
+
+def test_design_studio_pages_by_number_with_exclusive_update_bounds(api, server):
+    data = server.workspace.entities.design_studio
+    first = get(api, server, "/v1/design_studio/emails", page=1, limit=4)
+    assert first["meta"]["pagination"] == {"page": 1, "limit": 4, "total": len(data["emails"])}
+    assert "next" not in first and {f["id"] for f in first["folders"]} <= {f["id"] for f in data["folders"]}
+    past = get(api, server, "/v1/design_studio/emails", page=99, limit=4)
+    assert past["emails"] == [] and past["meta"]["pagination"]["total"] == len(data["emails"])  # no restart
+    for params in ({"page": 0}, {"limit": 10001}, {"limit": 0}):
+        assert api.get(server.url + "/v1/design_studio/emails", params=params).status_code == 400
+    email = data["emails"][3]
+    after = get(api, server, "/v1/design_studio/emails", updated_after=email["updated"])["emails"]
+    assert email["id"] not in {e["id"] for e in after}  # exclusive
+    assert {e["id"] for e in after} == {e["id"] for e in data["emails"] if e["updated"] > email["updated"]}
+    for kind in ("components", "folders"):
+        assert len(get(api, server, f"/v1/design_studio/{kind}")[kind]) == len(data[kind])
+    assert get(api, server, "/v1/subscription_channels")["channels"]
