@@ -86,6 +86,14 @@ def test_campaign_actions_page_by_ten_with_string_ids(api, server):
     assert single["id"] == int(actions[0]["id"])
     assert api.get(server.url + "/v1/campaigns/999999/actions").status_code == 404
     assert api.get(server.url + "/v1/campaigns/abc/actions").status_code == 400
+    # A token the route did not mint is a 400 (estuary/connectors source-customer-io/bruno/Child Entities/campaign
+    # actions start rejected.yml): another campaign's, another endpoint's, a made-up one.
+    token = get(api, server, "/v1/campaigns/1001/actions")["next"]
+    foreign = get(api, server, "/v1/newsletters", limit=1)["next"]
+    other = server.workspace.entities.campaign_ids()[0]
+    assert other != 1001
+    for start in (token, foreign, "MDox"):
+        assert api.get(server.url + f"/v1/campaigns/{other}/actions", params={"start": start}).status_code == 400
 
 
 def test_newsletters_page_and_children(api, server):
