@@ -31,7 +31,7 @@ from output import ChainWriter, TableSpec, to_cell
 from progress import Progress
 
 from .base import Dataset, RunContext, Tables
-from .keyset import KeySet
+from .keyset import KeySet, process_hash
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +206,12 @@ def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any], 
 
     A member already written for this segment (``seen``) is left out: the key is (segment_id, cio_id)."""
     write = chain.write
-    add = seen.add
+    add = seen.add_hash
     count = 0
     for item in identifiers:
         cio_id = item.get("cio_id")
         cio_id = cio_id if type(cio_id) is str else to_cell(cio_id)
-        if not add(cio_id):
+        if not add(process_hash(cio_id)):
             continue
         person_id = item.get("id")
         email = item.get("email")
