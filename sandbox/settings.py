@@ -77,6 +77,7 @@ class SandboxSettings:
     suppressions: int = 1203  # bounces; blocks a third, spam reports a seventh, invalid emails none
     empty_page_every: int = 0  # QUIRK frequency: every Kth page of a chain is empty but has `next`; 0 = 7/5/3
     search_overlap: int = 0  # QUIRK (opt-in): each customers search page after the first repeats this many people
+    membership_overlap: int = 0  # QUIRK (opt-in): each membership page after the first repeats this many members
 
     @classmethod
     def for_scenario(cls, scenario: str = "test", **overrides) -> SandboxSettings:

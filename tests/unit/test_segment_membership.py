@@ -304,3 +304,21 @@ def test_a_member_listed_twice_across_pages_is_written_once(component, monkeypat
     pairs = [(r["segment_id"], r["cio_id"]) for r in rows]
     assert len(pairs) == len(set(pairs))
     assert pairs == [("3", f"c{n:06d}") for n in range(1, 12)] + [("15", f"c{n:06d}") for n in range(100, 105)]
+
+
+def test_against_the_sandbox_a_page_that_repeats_members_writes_each_pair_once(component, monkeypatch):
+    from customerio import CustomerIoClient, RateLimiter
+    from sandbox import SandboxServer, SandboxSettings
+
+    monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 7)
+    with SandboxServer(SandboxSettings(rate_limit=0, anchor=1_750_000_000, membership_overlap=2)) as server, \
+            CustomerIoClient("sandbox-key", server.url, rate_limiter=RateLimiter(1000.0)) as client:
+        listed = []  # what the pages list: members of the page before come again
+        for page in client.paginate("GET", "/v1/segments/3/membership", params={"limit": 7}):
+            listed += [m["cio_id"] for m in page.get("identifiers") or []]
+        truth = server.workspace.segment_member_ids(3)
+        assert len(listed) > len(set(listed)) and set(listed) == set(truth)
+        run(client, component, segment_ids=[3, 21])
+        expected = [("3", c) for c in truth] + [("21", c) for c in server.workspace.segment_member_ids(21)]
+    _, rows = read(component)
+    assert [(r["segment_id"], r["cio_id"]) for r in rows] == expected
