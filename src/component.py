@@ -22,7 +22,7 @@ from customerio import CustomerIoClient, RateLimiter, resolve_base_url, response
 from customerio.errors import CustomerIoError
 from customerio.regions import API_URL_ENV
 from datasets import REGISTRY, RunContext
-from datasets.upgrade import TABLE_KEYS, upgrade_state
+from datasets.upgrade import COLUMN_NAMES, TABLE_KEYS, upgrade_state
 from debug_recording import record_debug_run
 from memory import freeze_startup_objects, pin_mmap_threshold
 
@@ -79,13 +79,15 @@ class Component(ComponentBase):
         with self._client(config) as client:
             ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
                              incremental_load=config.incremental_output, now=int(time.time()),
-                             table_keys=_table_keys(state.get(TABLE_KEYS)))
+                             table_keys=_table_keys(state.get(TABLE_KEYS)),
+                             column_names=_column_names(state.get(COLUMN_NAMES)))
             for key in config.enabled_datasets():
                 log.info("Extracting %s.", key)
                 dataset = REGISTRY[key](config)
                 previous = state.get(key)
                 new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
             new_state[TABLE_KEYS] = ctx.table_keys
+            new_state[COLUMN_NAMES] = ctx.column_names
         if config.incremental_output and not _any_known_columns(state):
             log.warning("This run knew no table columns from an earlier run (a first run, or after Reset state): if "
                         "a Storage table already has columns this run does not write, Storage refuses the load ('Some "
@@ -166,6 +168,13 @@ def _table_keys(value: object) -> dict[str, list[str]]:
     if not isinstance(value, dict):
         return {}
     return {str(table): [str(k) for k in key] for table, key in value.items() if isinstance(key, list)}
+
+
+def _column_names(value: object) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(table): {str(k): str(v) for k, v in names.items()} for table, names in value.items()
+            if isinstance(names, dict)}
 
 
 def _seconds_from_env(name: str, default: float) -> float:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from customerio import CustomerIoClient
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
 from output.manifest import Changes, LoadPlan
-from output.naming import renamed_columns
+from output.naming import earlier_column_names, renamed_columns
 from progress import Progress
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ class RunContext:
     # The primary key of each Storage table as the last successful runs left it (state "table_keys"; a table not in
     # it: unknown). Tables.open updates it for every table it writes; the component saves it with the state.
     table_keys: dict[str, list[str]] = field(default_factory=dict)
+    # The renamed columns of each Storage table, {table: {source key: Storage name}} (state "column_names"): a column
+    # keeps the name it was first written with. Tables.open reads and updates it; the component saves it.
+    column_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def progress(self, label: str, **kwargs: Any) -> Progress:
         return Progress(label, interval=self.progress_interval, **kwargs)
@@ -57,7 +60,7 @@ class Tables:
         """``changes``: the file holds only changed rows (an incremental load with delete_where, see Changes); the
         caller makes sure Storage already holds the table under ``spec.primary_key`` (``ctx.table_keys``)."""
         known = self.columns.get(spec.name, ())
-        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known)
+        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known, known_names=self._kept_names(spec, known))
         try:
             yield writer
         except BaseException:
@@ -83,8 +86,21 @@ class Tables:
             write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load, plan=plan)
             self.columns[spec.name] = list(result.columns)
             self._ctx.table_keys[spec.name] = list(plan.primary_key)
+            self._ctx.column_names[spec.name] = renamed_columns(result.columns, result.names)
         self._ctx.table_results[spec.name] = result
         log.info("Table %s: %s row%s.", spec.name, f"{result.rows:,}", "" if result.rows == 1 else "s")
+
+
+    def _kept_names(self, spec: TableSpec, known: Any) -> dict[str, str]:
+        """The Storage names of the known columns: as state recorded them, or, for a table written before names were
+        recorded, as the naming rule of then gave them (before transliteration: ``straße`` -> ``stra_e``)."""
+        recorded = self._ctx.column_names
+        if not known:
+            return {}
+        if spec.name in recorded:
+            renamed = recorded[spec.name]
+            return {key: renamed.get(key, key) for key in known}
+        return dict(zip(known, earlier_column_names(list(known)), strict=True))
 
 
 def report_renames(table: str, result: Any, known: Any) -> None:

@@ -38,6 +38,8 @@ def test_every_issue_dataset_is_registered_with_its_table_and_key():
         "workspaces": ("id",), "reporting_webhooks": ("id",), "snippets": ("name",), "collections": ("id",),
         "segment_usage": ("segment_id", "used_by_type", "used_by_id"),
         "esp_suppressions": ("suppression_type", "email"), "campaigns": ("id",), "segments": ("id",),
+        "subscription_channels": ("id",), "design_studio_emails": ("id",), "design_studio_components": ("id",),
+        "design_studio_folders": ("id",),
     }
     for key, primary_key in expected.items():
         entry = REGISTRY[key]
