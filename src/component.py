@@ -24,7 +24,8 @@ from customerio.regions import API_URL_ENV
 from datasets import REGISTRY, RunContext, run_dataset
 from datasets.catalogue import SEGMENTS
 from datasets.declared import read_rows
-from datasets.upgrade import TABLE_KEYS, upgrade_state
+from datasets.upgrade import COLUMN_NAMES, TABLE_KEYS, upgrade_state
+from debug_recording import record_debug_run
 from memory import freeze_startup_objects, pin_mmap_threshold
 
 log = logging.getLogger("component")
@@ -72,6 +73,11 @@ class Component(ComponentBase):
                                 "configuration form.")
         return configuration
 
+    def _execute_with_vcr_recording(self):
+        # Keboola's debug mode: a bounded sample in real time instead of the library's full recording under a frozen
+        # clock (see debug_recording).
+        return record_debug_run(self._do_execute_action, Path(self.data_folder_path), self.configuration.action)
+
     def run(self) -> None:
         config = self._config(for_run=True)
         state = self._previous_state()
@@ -80,13 +86,15 @@ class Component(ComponentBase):
         with self._client(config) as client:
             ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
                              incremental_load=config.incremental_output, now=int(time.time()), max_workers=WORKERS,
-                             table_keys=_table_keys(state.get(TABLE_KEYS)))
+                             table_keys=_table_keys(state.get(TABLE_KEYS)),
+                             column_names=_column_names(state.get(COLUMN_NAMES)))
             for key in config.enabled_datasets():
                 log.info("Extracting %s.", key)
                 dataset = REGISTRY[key](config)
                 previous = state.get(key)
                 new_state[key] = run_dataset(dataset, ctx, previous if isinstance(previous, dict) else {})
             new_state[TABLE_KEYS] = ctx.table_keys
+            new_state[COLUMN_NAMES] = ctx.column_names
         if config.incremental_output and not _any_known_columns(state):
             log.warning("This run knew no table columns from an earlier run (a first run, or after Reset state): if "
                         "a Storage table already has columns this run does not write, Storage refuses the load ('Some "
@@ -169,6 +177,13 @@ def _table_keys(value: object) -> dict[str, list[str]]:
     return {str(table): [str(k) for k in key] for table, key in value.items() if isinstance(key, list)}
 
 
+def _column_names(value: object) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(table): {str(k): str(v) for k, v in names.items()} for table, names in value.items()
+            if isinstance(names, dict)}
+
+
 def _seconds_from_env(name: str, default: float) -> float:
     text = (os.environ.get(name) or "").strip()
     if not text:
@@ -217,7 +232,7 @@ def check_data_folder(environ=os.environ, argv: list[str] | None = None) -> None
         raise UserException(f"The data folder {folder} has no config.json: put the configuration there (see "
                             "component_config/sample-config/config.json).")
     try:
-        json.loads(config.read_text(encoding="utf-8"))
+        document = json.loads(config.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         # Position and the parser's own short reason only: never the text around it (it may hold the key).
         raise UserException(f"The configuration file {config} is not valid JSON at line {exc.lineno}, column "
@@ -225,6 +240,20 @@ def check_data_folder(environ=os.environ, argv: list[str] | None = None) -> None
                             "cause.") from None
     except (OSError, ValueError):
         raise UserException(f"The configuration file {config} cannot be read as UTF-8 text: save it again.") from None
+    if not isinstance(document, dict) or document.get("action") in (None, "", "run"):  # sync actions write no file
+        check_output_folders(Path(folder))
+
+
+def check_output_folders(data: Path) -> None:
+    """out/ and out/tables/ must be writable by the user the process runs as (Keboola runs images as a non-root
+    ``--user uid:gid``): say so in one sentence rather than fail on the first table with a PermissionError."""
+    for folder in (data / "out", data / "out" / "tables"):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent  # a missing folder is created in its first existing parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserException(f"The folder {existing} is not writable by the user this component runs as (uid "
+                                f"{os.getuid()}): make {folder} writable for that user.")
 
 
 def main() -> int:
@@ -236,6 +265,14 @@ def main() -> int:
     except (UserException, CustomerIoError) as exc:
         # A user error: one sentence, no traceback.
         logging.getLogger("component").error("%s", exc)
+        return 1
+    except PermissionError as exc:
+        if not exc.filename:
+            logging.getLogger("component").exception("Unexpected error; please report it with the job id.")
+            return 2
+        # A file or folder the job's user may not write (the data folder, TMPDIR): the environment, not a bug.
+        logging.getLogger("component").error("The component may not write %s (permission denied for uid %s): make it "
+                                             "writable for the user the component runs as.", exc.filename, os.getuid())
         return 1
     except Exception:
         logging.getLogger("component").exception("Unexpected error; please report it with the job id.")

@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Protocol
 from customerio import CustomerIoClient
 from customerio.errors import PermissionDeniedError
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
-from output.naming import renamed_columns
+from output.manifest import Changes, LoadPlan
+from output.naming import earlier_column_names, renamed_columns
 from progress import Progress
 
 from .settings import Settings
@@ -24,11 +25,14 @@ RENAMES_SHOWN = 10  # renamed columns named in the log line; the manifest descri
 
 
 class ManifestWriter(Protocol):
-    """The part of keboola.component a dataset uses: manifests (through output.write_manifest), nothing else."""
+    """The part of keboola.component a dataset uses: manifests (through output.write_manifest), nothing else. The
+    manifest is written by output.manifest itself, in the format the library would choose (legacy or not)."""
+
+    is_legacy_queue: bool
 
     def create_out_table_definition(self, name: str, **kwargs: Any) -> Any: ...
 
-    def write_manifest(self, io_definition: Any) -> None: ...
+    def _expects_legacy_manifest(self) -> bool: ...
 
 
 @dataclass
@@ -44,6 +48,9 @@ class RunContext:
     # The primary key of each Storage table as the last successful runs left it (state "table_keys"; a table not in
     # it: unknown). Tables.open updates it for every table it writes; the component saves it with the state.
     table_keys: dict[str, list[str]] = field(default_factory=dict)
+    # The renamed columns of each Storage table, {table: {source key: Storage name}} (state "column_names"): a column
+    # keeps the name it was first written with. Tables.open reads and updates it; the component saves it.
+    column_names: dict[str, dict[str, str]] = field(default_factory=dict)
     # Parent listings read in this run (declared.shared_scopes): each parent is listed once and shared.
     listings: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -77,9 +84,11 @@ class Tables:
         return {"columns": self.columns, **{key: value for key, value in parts.items() if value is not None}}
 
     @contextmanager
-    def open(self, spec: TableSpec) -> Iterator[TableWriter]:
+    def open(self, spec: TableSpec, changes: Changes | None = None) -> Iterator[TableWriter]:
+        """``changes``: the file holds only changed rows (an incremental load with delete_where, see Changes); the
+        caller makes sure Storage already holds the table under ``spec.primary_key`` (``ctx.table_keys``)."""
         known = self.columns.get(spec.name, ())
-        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known)
+        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known, known_names=self._kept_names(spec, known))
         try:
             yield writer
         except BaseException:
@@ -88,8 +97,11 @@ class Tables:
         result = writer.close()
         report_renames(spec.name, result, known)
         if result.columns:
-            plan = load_plan(spec, incremental=self._ctx.incremental_load,
-                             stored_key=self._ctx.table_keys.get(spec.name))
+            if changes is not None:
+                plan = LoadPlan(incremental=True, primary_key=tuple(spec.primary_key), changes=changes)
+            else:
+                plan = load_plan(spec, incremental=self._ctx.incremental_load,
+                                 stored_key=self._ctx.table_keys.get(spec.name))
             if plan.key_change:
                 old_key = ", ".join(self._ctx.table_keys[spec.name]) or "none"
                 if spec.kind == EVENTS:
@@ -102,8 +114,21 @@ class Tables:
             write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load, plan=plan)
             self.columns[spec.name] = list(result.columns)
             self._ctx.table_keys[spec.name] = list(plan.primary_key)
+            self._ctx.column_names[spec.name] = renamed_columns(result.columns, result.names)
         self._ctx.table_results[spec.name] = result
         log.info("Table %s: %s row%s.", spec.name, f"{result.rows:,}", "" if result.rows == 1 else "s")
+
+
+    def _kept_names(self, spec: TableSpec, known: Any) -> dict[str, str]:
+        """The Storage names of the known columns: as state recorded them, or, for a table written before names were
+        recorded, as the naming rule of then gave them (before transliteration: ``straße`` -> ``stra_e``)."""
+        recorded = self._ctx.column_names
+        if not known:
+            return {}
+        if spec.name in recorded:
+            renamed = recorded[spec.name]
+            return {key: renamed.get(key, key) for key in known}
+        return dict(zip(known, earlier_column_names(list(known)), strict=True))
 
 
 def report_renames(table: str, result: Any, known: Any) -> None:

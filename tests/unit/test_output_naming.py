@@ -124,3 +124,17 @@ def test_storage_column_names_properties(first, more):
     assert len({name.lower() for name in extended}) == len(extended)
     clashes = renamed_clashes(first, names)
     assert all(clash.name in names and clash.clashes_with in first for clash in clashes)
+
+
+def test_the_earlier_rule_gave_the_names_tables_written_before_transliteration_have():
+    from output.naming import earlier_column_names
+
+    keys = ["cio_id", "straße", "город", "名前", "🎂 birthday", "město"]
+    assert earlier_column_names(keys) == ["cio_id", "stra_e", "column", "column_2", "birthday", "mesto"]
+    assert storage_column_names(keys) == ["cio_id", "strasse", "gorod", "MingQian", "birthday_birthday", "mesto"]
+
+
+def test_kept_names_stay_and_new_names_never_take_them():
+    kept = {"город": "column", "名前": "column_2", "🎂 birthday": "birthday"}
+    keys = ["город", "名前", "🎂 birthday", "column", "birthday", "gorod"]
+    assert storage_column_names(keys, kept) == ["column", "column_2", "birthday", "column_3", "birthday_2", "gorod"]

@@ -32,6 +32,9 @@ class CustomersSettings(Settings):
     mode: CustomersMode = CustomersMode.SEARCH
     attributes_layout: AttributesLayout = AttributesLayout.WIDE
     export_timeout_minutes: int = Field(default=120, ge=1, le=24 * 60)
+    # "Continue since last run": after a full read, read only the people the activity log names (search mode).
+    incremental_output: bool = False
+    full_refresh_days: int = Field(default=7, ge=1, le=365)  # a full read at least this often, as a safety net
 
     @field_validator("filters", mode="before")
     @classmethod
