@@ -354,7 +354,7 @@ def _usage_rows(used_by: Any) -> list[Record]:
             for key, kind in _USED_BY for ident in used_by.get(key) or []]
 
 
-BY_SEGMENT = Parent(SEGMENTS, {"segment_id": "id"}, noun="segment")  # also segment_membership's list of segments
+BY_SEGMENT = Parent(SEGMENTS, {"segment_id": "id"}, noun="segment")
 
 SEGMENT_USAGE = Declaration(
     key="segment_usage", path="/v1/segments/{segment_id}/used_by", items_key="used_by", items_kind=dict,

@@ -212,7 +212,8 @@ def _scopes(client: CustomerIoClient, parent: Parent) -> Iterator[dict[str, Any]
 
 def listed(ctx: RunContext, parent: Parent) -> Iterator[dict[str, Any]]:
     """The parent's columns for every parent record, listed once per run: the first dataset that reads a parent
-    streams it and keeps those columns (ids and a few fields, small); every later reader of those columns or fewer gets them from there."""
+    streams it and keeps those columns (ids and a few fields, small); every later reader of those columns (or of
+    fewer of them) gets them from there."""
     if parent.declaration is None:
         yield from _scopes(ctx.client, parent)
         return

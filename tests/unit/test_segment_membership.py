@@ -18,7 +18,7 @@ from keboola.component import CommonInterface
 from configuration import load_configuration
 from customerio import DeferredPage
 from customerio.errors import NotFoundError, ServerError
-from datasets import RunContext
+from datasets import REGISTRY, RunContext, run_dataset
 from datasets.segment_membership import SegmentMembership
 
 
@@ -322,3 +322,24 @@ def test_against_the_sandbox_a_page_that_repeats_members_writes_each_pair_once(c
         expected = [("3", c) for c in truth] + [("21", c) for c in server.workspace.segment_member_ids(21)]
     _, rows = read(component)
     assert [(r["segment_id"], r["cio_id"]) for r in rows] == expected
+
+
+def test_segment_usage_takes_its_segments_from_the_listing_membership_made(component):
+    class WithUsage(FakeApi):
+        def request_json(self, method, path, *, params=None, json_body=None):
+            if path.endswith("/used_by"):
+                self._record(method, path, params)
+                return {"used_by": {"campaigns": [int(path.split("/")[3])]}}
+            return super().request_json(method, path, params=params, json_body=json_body)
+
+    api = WithUsage(SEGMENTS)
+    config = load_configuration({"#api_secret": "k", "segment_membership": {}, "segment_usage": True})
+    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=True, now=0, max_workers=4)
+    for key in config.enabled_datasets():
+        run_dataset(REGISTRY[key](config), ctx, {})
+    assert config.enabled_datasets() == ["segment_membership", "segment_usage"]
+    assert len(api.calls_to("/v1/segments")) == 1
+    with open(Path(component.tables_out_path) / "segment_usage.csv", newline="", encoding="utf-8") as f:
+        usage = [(row["segment_id"], row["used_by_id"]) for row in csv.DictReader(f)]
+    assert sorted(usage) == sorted((str(sid), str(sid)) for sid in SEGMENTS)
