@@ -310,8 +310,8 @@ def run_daily(datasets: list[str], scales: dict, workdir: Path) -> list[dict]:
             if dataset == "customers":
                 # The last full read a day ago; the people the day's profile activities name are read again (the
                 # bench scenario's attribute changes name random people, a few hundred a day at 100,000 people).
-                from configuration import CustomersSettings
                 from datasets.customers.changes import shape_of
+                from datasets.customers.settings import CustomersSettings
 
                 shape = shape_of(CustomersSettings(**section))
                 state = {dataset: {"changes": {"mark": mark, "full_read_at": mark, "shape": shape}},
@@ -355,7 +355,7 @@ def run_processing(pages: int = 100, repeats: int = 5) -> dict:
             cpu, wall = time.process_time(), time.perf_counter()
             writer = TableWriter(Path(tmp) / "tables", SPEC)
             parsed = (json.loads(body).get("messages") or [] for body in bodies)  # as the client parses a body
-            rows, _ = write_pages(writer, (0, 0), parsed, Progress("messages", interval=1e9))
+            rows, *_ = write_pages(writer, (0, 0), parsed, Progress("messages", interval=1e9))
             result = writer.close()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         assert rows == result.rows == pages * 1000, (rows, result.rows)

@@ -160,6 +160,10 @@ class Workspace:
         self._segments = catalog.segments(max(0, settings.segments))
         densities = catalog.segment_densities(len(self._segments), self.people_count, settings.membership)
         self._thresholds = {s["id"]: int(d * (1 << 64)) for s, d in zip(self._segments, densities, strict=True)}
+        # QUIRK: a segment whose state is not "finished" is being rebuilt and answers a partial roster with a 200:
+        # only the people up to its progress (half when progress is null) are members so far.
+        self._built_upto = {s["id"]: self.people_count * (50 if s["progress"] is None else s["progress"]) // 100
+                            for s in self._segments if s.get("state") != "finished"}
         self._deleted_segments: set[int] = set()
         # Changes made between runs through the admin API (nothing else is stored per record).
         self._gone_people: set[int] = set()  # live slots deleted since the start
@@ -446,7 +450,7 @@ class Workspace:
         threshold = self._thresholds.get(segment_id, 0)
         if not threshold or segment_id in self._deleted_segments or not self.is_live(j):
             return False
-        if (segment_id, j) in self._left_segments:
+        if (segment_id, j) in self._left_segments or j >= self._built_upto.get(segment_id, j + 1):
             return False
         return int.from_bytes(digest(self.seed, f"s{segment_id}", j, 8), "big") < threshold
 
@@ -550,16 +554,27 @@ class Workspace:
                         last = metrics["undeliverable"] = sent + 3
                     elif h[11] < 235:
                         last = delivered = metrics["delivered"] = sent + h[12] % 60
+                # Live, human_opened, human_clicked and prefetch_opened are unix seconds like the rest, and each
+                # tracked link clicked adds link:<n> and (when counted as human) human_link:<n> (estuary/connectors
+                # source-customer-io/bruno/Messages/bare.yml).
                 if (delivered or mtype == "in_app") and h[14] < 110:
                     last = opened = metrics["opened"] = sent + 60 + int.from_bytes(h[14:17], "big") % (3 * DAY)
                     if mtype == "email" and h[15] < 90:
-                        metrics["human_opened"] = 1 + h[15] % 3
+                        metrics["human_opened"] = opened + h[15] % 3
                         if h[17] < 60:
-                            metrics["prefetch_opened"] = 1
+                            metrics["prefetch_opened"] = (delivered or sent) + 1
+                    last = max(metrics.values())
                 if opened and h[18] < 90:
-                    last = metrics["clicked"] = opened + 5 + h[18]
-                    if h[18] < 50:
-                        metrics["human_clicked"] = 1
+                    last = clicked = metrics["clicked"] = opened + 5 + h[18]
+                    human = h[18] < 50
+                    if human:
+                        metrics["human_clicked"] = clicked
+                    links = [1 + h[28] % 40] + ([41 + h[29] % 40] if h[29] < 70 else [])
+                    for n, link in enumerate(links):
+                        metrics[f"link:{link}"] = clicked + 30 * n
+                        if human:
+                            metrics[f"human_link:{link}"] = clicked + 30 * n
+                    last = max(metrics.values())
                     if h[19] < 60:
                         last = metrics["converted"] = opened + 3600 + h[19]
                 if mtype == "email" and delivered and h[24] < 6:
@@ -609,7 +624,7 @@ class Workspace:
         return "drafted" in msg["metrics"]
 
     def iter_messages(self, type: str | None = None, drafts: bool | None = False) -> Iterator[dict]:
-        """Ground truth: all messages of any age, newest first (the API's order).
+        """Ground truth: all messages of any age, newest first (the API's default order, see message_order).
 
         drafts=False (default, like the API default) excludes drafts, True yields only drafts, None yields all.
         """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from customerio.catalog import MESSAGE_TYPES
+from customerio.types import MESSAGE_TYPES
 from datasets import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import pytest
 from keboola.component.base import _SYNC_ACTION_MAPPING
 
 import component  # noqa: F401  (registers the sync actions)
-from configuration import CustomersSettings
+from datasets.customers.settings import CustomersSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "component_config"
