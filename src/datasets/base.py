@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from budget import Budget, Estimate, WorkspaceCounts, workspace_counts
 from customerio import CustomerIoClient
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
 from output.naming import renamed_columns
@@ -33,9 +35,20 @@ class RunContext:
     # The primary key of each Storage table as the last successful runs left it (state "table_keys"; a table not in
     # it: unknown). Tables.open updates it for every table it writes; the component saves it with the state.
     table_keys: dict[str, list[str]] = field(default_factory=dict)
+    # The run's time budget (max_run_minutes): datasets ask it before starting work; see src/budget.py.
+    budget: Budget = field(default_factory=Budget)
+    _counts: list = field(default_factory=list, repr=False)  # [WorkspaceCounts | None] once asked
+    _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def progress(self, label: str, **kwargs: Any) -> Progress:
-        return Progress(label, interval=self.progress_interval, **kwargs)
+        return Progress(label, interval=self.progress_interval, budget=self.budget, **kwargs)
+
+    def workspace_counts(self) -> WorkspaceCounts | None:
+        """GET /v1/workspaces, asked once per run (for the plan and the completeness checks)."""
+        with self._counts_lock:
+            if not self._counts:
+                self._counts.append(workspace_counts(self.client))
+            return self._counts[0]
 
 
 class Tables:
@@ -102,6 +115,15 @@ class Dataset(ABC):
 
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration
+
+    def estimate(self, ctx: RunContext) -> Estimate | None:
+        """The up-front cost from Customer.io's counts (the plan line; a snapshot that cannot fit is refused), or
+        None when there is nothing to estimate it from."""
+        return None
+
+    def check_completeness(self, ctx: RunContext) -> None:
+        """After a run: warn when what was read disagrees with Customer.io's own count (where it gives one)."""
+        return
 
     @abstractmethod
     def run(self, ctx: RunContext, state: dict) -> dict:

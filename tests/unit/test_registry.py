@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "component_config" / "configSchema.json").read_text(encoding="utf-8"))
 SAMPLE = json.loads((ROOT / "component_config" / "sample-config" / "config.json").read_text(encoding="utf-8"))
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-NOT_DATASETS = {"#api_secret", "api_region", "test_connection", "incremental_output", "debug"}
+NOT_DATASETS = {"#api_secret", "api_region", "test_connection", "incremental_output", "debug", "max_run_minutes"}
 KEY = "sk-test-SECRET-123456"
 
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from budget import Estimate, disagrees
 from concurrency import BoundedExecutor, ReadAhead
 from configuration import AttributesLayout, CustomersMode, CustomersSettings
 from customerio import response_part
@@ -60,6 +61,31 @@ class Customers(Dataset):
                 self._extract(ctx, settings, Output(customers_writer, None, settings.attributes))
         self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
         return {"columns": tables.columns}
+
+    def estimate(self, ctx: RunContext) -> Estimate | None:
+        """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people;
+        with a filter that is an upper bound). An export's cost is Customer.io's preparation time: not estimated."""
+        settings: CustomersSettings = self.config.customers
+        counts = ctx.workspace_counts()
+        if counts is None or settings.mode == CustomersMode.EXPORT:
+            return None
+        people = counts.people
+        requests = -(-people // self.SEARCH_LIMIT) + -(-people // self.BATCH_SIZE)
+        return Estimate("customers", requests, counts.basis("people"), certain=not settings.filters,
+                        advice="read customers by export (customers mode export), narrow the customers filter")
+
+    def check_completeness(self, ctx: RunContext) -> None:
+        """An unfiltered read should hold the workspace's people (GET /v1/workspaces, cached up to 2 hours)."""
+        counts = ctx.workspace_counts()
+        result = ctx.table_results.get("customers")
+        if self.config.customers.filters or counts is None or result is None:
+            return
+        if all(disagrees(result.rows, people) for people in counts.people_each):
+            people = min(counts.people_each, key=lambda p: abs(p - result.rows))
+            log.warning("customers: the table has %s people, Customer.io counts %s in the workspace (GET "
+                        "/v1/workspaces; its count may be up to two hours old): check the table before relying "
+                        "on it, and run again if people were added or deleted in large numbers.",
+                        f"{result.rows:,}", f"{people:,}")
 
     def _extract(self, ctx: RunContext, settings: CustomersSettings, output: Output) -> None:
         if settings.mode == CustomersMode.EXPORT:
