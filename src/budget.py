@@ -120,7 +120,7 @@ def _duration(seconds: float) -> str:
 
 def _minutes(seconds: float) -> str:
     minutes = seconds / 60
-    return f"{minutes:g} min" if minutes >= 1 else f"{seconds:.0f} s"
+    return f"{minutes:g} min" if minutes >= 1 else f"{seconds:.3g} s"
 
 
 @dataclass(frozen=True)

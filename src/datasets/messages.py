@@ -15,6 +15,15 @@ How the history is walked
 - "Continue since last run" keeps the newest `created` seen per type in state; the next run reads from that mark
   minus `metrics_lookback_days`, so opens and clicks recorded after the last run refresh the rows.
 
+Installments (incremental load type only; see src/budget.py): when the run's time budget is spent, windows not yet
+started are not started and windows being read stop after their current page. What was read is loaded (upserted by
+id); state `backfill` records, per type, the spans not read to their end (`spans`: [from, to, window seconds]) and
+the top the run covered (`newest`); the next run reads the new deliveries, then those spans. A window counts as
+read only when read to its end (the order of a window's pages is not known, so a part of it proves nothing), and a
+window stopped half-way comes back in windows half as long, so even a budget shorter than one window moves the
+backfill forward. A run stopped (or killed) at any moment skips nothing: a delivery read twice is one row in
+Storage.
+
 Output is deterministic: rows go to one chain per (type, window, sub-window), merged newest first; how a window
 splits depends only on the data of its first page, never on timing.
 """
@@ -89,27 +98,39 @@ class Messages(Dataset):
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
         progress = ctx.progress("messages", steps="windows")
+        backfill = state.get("backfill") if ctx.incremental_load else None
+        backfill = backfill if isinstance(backfill, dict) else {}
         with tables.open(SPEC) as table:
-            walk = _Walk(ctx, table, progress)
+            walk = _Walk(ctx, table, progress, stoppable=ctx.incremental_load)
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
-                lower = self._lower_bound(settings, marks.get(mark_key), ctx.now)
+                spans, newest = _pending(backfill.get(mark_key))
+                lower = self._lower_bound(settings, marks.get(mark_key) or newest, ctx.now)
                 if lower is None:
                     log.info("messages%s: no start date; reading the whole history back to 2012-01-01.",
                              f" ({message_type})" if message_type else "")
                     lower = HISTORY_FLOOR
-                walk.add(windows(type_index, message_type, ctx.now, lower))
+                walk.add(windows_of(type_index, message_type, _ranges(lower, ctx.now, spans)))
             read = walk.run()
+            new_backfill: dict[str, dict] = {}
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
                 count, max_created = read.get(type_index, (0, 0))
                 marks.see(mark_key, max_created)
+                left = walk.left(type_index)
+                if left:
+                    new_backfill[mark_key] = {"spans": [list(span) for span in left], "newest": ctx.now}
+                    ctx.budget.leave(f"messages{f' ({message_type})' if message_type else ''}: "
+                                     f"{len(left)} time span{'s' if len(left) > 1 else ''} between "
+                                     f"{_day(min(s[0] for s in left))} and {_day(max(s[1] for s in left))}")
                 # Per type only: with one pass the table's own line is the total (each total once).
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
                         f" ({message_type})" if message_type else "", f"{count:,}")
         new_state: dict = {"columns": tables.columns}
         if marks.enabled:
             new_state["marks"] = marks.state()
+        if new_backfill:
+            new_state["backfill"] = new_backfill
         return new_state
 
     @staticmethod
@@ -121,25 +142,84 @@ class Messages(Dataset):
         return None
 
 
-def windows(type_index: int, message_type: str | None, now: int, lower: int) -> list[Window]:
-    """[lower, now] in windows of at most WINDOW_SECONDS, newest first."""
+def windows(type_index: int, message_type: str | None, now: int, lower: int,
+            size: int = WINDOW_SECONDS) -> list[Window]:
+    """[lower, now] in windows of at most ``size`` seconds (WINDOW_SECONDS, the API's maximum), newest first."""
     found: list[Window] = []
     end = now
     while end >= lower:
-        start = max(lower, end - WINDOW_SECONDS + 1)
+        start = max(lower, end - size + 1)
         found.append(Window((type_index, len(found)), message_type, start, end))
         end = start - 1
     return found
+
+
+def windows_of(type_index: int, message_type: str | None, ranges: list[tuple[int, int, int]]) -> list[Window]:
+    """The windows of several ranges ((lower, upper, window seconds), newest first), keyed in one sequence."""
+    found: list[Window] = []
+    for lower, upper, size in ranges:
+        for window in windows(type_index, message_type, upper, lower, size):
+            found.append(Window((type_index, len(found)), message_type, window.start, window.end))
+    return found
+
+
+# --- installments: what a run stopped by its budget leaves for the next (src/budget.py) ---------------------------
+def _pending(value: object) -> tuple[list[tuple[int, int, int]], int | None]:
+    """The saved backfill of one type: its spans (from, to, window seconds) and the top the run covered."""
+    if not isinstance(value, dict):
+        return [], None
+    spans = []
+    for span in value.get("spans") or []:
+        if (isinstance(span, list) and len(span) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                for v in span) and span[0] <= span[1]):
+            spans.append((span[0], span[1], max(1, min(span[2], WINDOW_SECONDS))))
+    newest = value.get("newest")
+    return spans, newest if isinstance(newest, int) and not isinstance(newest, bool) and spans else None
+
+
+def _ranges(lower: int, now: int, spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """What this run reads, newest first: [lower, now], then what earlier runs left below it."""
+    ranges = [(lower, now, WINDOW_SECONDS)]
+    for start, end, size in sorted(spans, key=lambda span: span[1], reverse=True):
+        end = min(end, lower - 1)  # the part at or above `lower` is read with the new deliveries
+        if start <= end:
+            ranges.append((start, end, size))
+    return ranges
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class _Until:
+    """Pages until the budget is spent (then ``cut``): a window stopped here is not counted as read."""
+
+    def __init__(self, pages: Iterator[dict], budget, enabled: bool) -> None:
+        self._pages = pages
+        self._budget = budget
+        self._enabled = enabled
+        self.cut = False
+
+    def __iter__(self) -> _Until:
+        return self
+
+    def __next__(self) -> dict:
+        if self._enabled and self._budget.expired():
+            self.cut = True
+            raise StopIteration
+        return next(self._pages)
 
 
 class _Walk:
     """Reads windows as keyed tasks (lowest key first) on the run's workers; a window may add the windows it
     splits into. ``run()`` returns {type index: (deliveries, newest created)}."""
 
-    def __init__(self, ctx: RunContext, table: TableWriter, progress) -> None:
+    def __init__(self, ctx: RunContext, table: TableWriter, progress, stoppable: bool = False) -> None:
         self._ctx = ctx
         self._table = table
         self._progress = progress
+        self._stoppable = stoppable  # the budget may stop it (installments: incremental load type only)
+        self._left: list[tuple[int, int, int, int]] = []  # (type index, start, end, window seconds) not read
         self._tasks: KeyedTasks = KeyedTasks(ctx.max_workers, name="messages")
         self._windows = 0
         self._lock = threading.Lock()  # windows are added from the tasks' threads: guards the count
@@ -159,11 +239,28 @@ class _Walk:
             totals[key[0]] = (count + rows, max(newest, max_created))
         return totals
 
+    def left(self, type_index: int) -> list[tuple[int, int, int]]:
+        """The spans of ``type_index`` not read to their end, newest first, with the window length to read them in."""
+        with self._lock:
+            return sorted(((start, end, size) for index, start, end, size in self._left if index == type_index),
+                          key=lambda span: span[1], reverse=True)
+
+    def _leave(self, window: Window, started: bool) -> None:
+        length = window.end - window.start + 1
+        # A window stopped half-way is read again in halves: the next run's budget then fits one of them.
+        with self._lock:
+            self._left.append((window.key[0], window.start, window.end, max(1, length // 2) if started else length))
+
     def _read(self, window: Window) -> tuple[int, int]:
+        if self._stoppable and self._ctx.budget.expired():
+            self._leave(window, started=False)
+            self._progress.step()
+            return 0, 0
         params: dict = {"limit": PAGE_SIZE, "start_ts": window.start, "end_ts": window.end}
         if window.message_type:
             params["type"] = window.message_type
-        pages = self._ctx.client.paginate("GET", "/v1/messages", params=params)
+        source = self._ctx.client.paginate("GET", "/v1/messages", params=params)
+        pages = _Until(source, self._ctx.budget, self._stoppable)
         try:
             first = next(pages, None)
             messages = (first.get("messages") or []) if first is not None else []
@@ -180,8 +277,10 @@ class _Walk:
                     self._progress.step()
                     return written
             written = write_pages(self._table, window.key, _chain([messages], _messages(pages)), self._progress)
+            if pages.cut:
+                self._leave(window, started=True)
         finally:
-            pages.close()
+            source.close()
         self._progress.step()
         return written
 

@@ -1,0 +1,160 @@
+"""Large workspaces in installments: a time budget of seconds (max_run_minutes accepts fractions) against a sandbox
+whose messages take several budgets to read. Run after run, each carrying the state of the last successful one:
+every run ends inside its budget with exit 0 and one line saying what is left, every run's tables are loaded into
+the Storage model, and once the backfill is done Storage holds exactly the sandbox's deliveries, each once. Runs
+killed with SIGKILL at random moments in between change nothing of that. Also: the plan line, the up-front refusal
+of a snapshot that cannot fit, and the completeness warning.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sandbox import SandboxServer, SandboxSettings
+from tests.sandbox_harness import COMPONENT, ROOT, SECRET, assert_secret_absent, make_data_dir, run_component
+from tests.storage_model import Storage
+
+BUDGET_MINUTES = 0.03  # 1.8 s
+# A run may overrun its budget by the pages in flight when it ends and by writing the tables; the process also
+# starts Python and reads the configuration before the budget starts.
+GRACE_SECONDS = 4.0
+MAX_RUNS = 25
+
+
+@pytest.fixture(scope="module")
+def server():
+    # 30,000 deliveries over 14 months, at most 10 requests/s, 1,000 per page: about 8 s of requests with the walk
+    # back to 2012, several budgets of 1.8 s.
+    with SandboxServer(SandboxSettings(scenario="test", messages=30_000, latency_ms=20)) as srv:
+        yield srv
+
+
+def params(**overrides) -> dict:
+    return {"#api_secret": SECRET, "incremental_output": 1, "max_run_minutes": BUDGET_MINUTES,
+            "messages": {"incremental_output": True, "metrics_lookback_days": 0}, **overrides}
+
+
+def backfill_left(state: dict) -> bool:
+    return bool((state.get("messages") or {}).get("backfill"))
+
+
+def assert_messages_equal_sandbox(storage: Storage, server) -> None:
+    table = storage["messages"]
+    assert table.duplicates == 0
+    ids = table.values("id")
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {m["id"] for m in server.workspace.iter_messages()}
+
+
+def test_a_backfill_larger_than_the_budget_completes_over_runs(server, tmp_path):
+    storage, state, runs = Storage(), {}, 0
+    while True:
+        runs += 1
+        assert runs <= MAX_RUNS, "the backfill never finished"
+        started = time.monotonic()
+        result = run_component(make_data_dir(tmp_path / f"run{runs}", params(), state=state), server.url)
+        elapsed = time.monotonic() - started
+        assert result.code == 0, result.stderr[-3000:]
+        assert_secret_absent(SECRET, result)
+        assert elapsed < BUDGET_MINUTES * 60 + GRACE_SECONDS, f"run {runs} took {elapsed:.1f} s"
+        storage.load(result.tables)
+        state = result.state
+        log = result.stdout + result.stderr
+        if not backfill_left(state):
+            assert "left for the next run" not in log
+            break
+        assert log.count("left for the next run") == 1, log[-2000:]
+        assert "messages: " in log.split("left for the next run", 1)[1]
+    assert runs >= 3, f"the workspace fitted {runs} run(s): not larger than the budget"
+    assert_messages_equal_sandbox(storage, server)
+
+
+def test_runs_killed_at_random_moments_still_end_equal(server, tmp_path):
+    chance = random.Random(19)
+    storage, state = Storage(), {}
+    for attempt in range(MAX_RUNS * 2):
+        data = make_data_dir(tmp_path / f"run{attempt}", params(), state=state)
+        if attempt % 2 == 0:  # every other run is killed at a random moment of its budget
+            env = {k: v for k, v in os.environ.items() if not k.startswith("KBC_")}
+            env.update({"KBC_DATADIR": str(data), "CUSTOMERIO_API_URL": server.url})
+            proc = subprocess.Popen([sys.executable, str(COMPONENT)], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(chance.uniform(0.2, 2.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            if proc.returncode == -signal.SIGKILL:  # killed: nothing loaded, the state stays the last run's
+                assert not (data / "out" / "state.json").exists()
+                continue
+            assert proc.returncode == 0  # it finished before the signal: as a normal run
+            result_tables, new_state = data / "out" / "tables", _state(data)
+        else:
+            result = run_component(data, server.url)
+            assert result.code == 0, result.stderr[-3000:]
+            result_tables, new_state = result.tables, result.state
+        storage.load(result_tables)
+        state = new_state
+        if not backfill_left(state):
+            break
+    else:
+        pytest.fail("the backfill never finished")
+    assert_messages_equal_sandbox(storage, server)
+
+
+def _state(data) -> dict:
+    import json
+
+    path = data / "out" / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+# --- the plan, the up-front sentence, the completeness check -----------------------------------------------------
+@pytest.fixture()
+def people_server():
+    with SandboxServer(SandboxSettings(scenario="test", people=1200)) as srv:
+        srv.workspace.entities.workspaces[1:] = []  # one workspace: its counts are this workspace's
+        yield srv
+
+
+def test_the_plan_names_each_dataset_with_requests_and_duration(people_server, tmp_path):
+    result = run_component(make_data_dir(tmp_path, params(messages=None, customers={"mode": "search"},
+                                                          segment_membership={})), people_server.url)
+    assert result.code == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    # 1,200 people: 2 search pages + 12 attribute batches
+    assert "Plan: customers: about 14 requests, 2 s (1,200 people (GET /v1/workspaces); one snapshot)." in log
+    assert "Plan: segment_membership: at most 5 requests" in log
+    assert "Customer.io counts" not in log  # complete: no warning
+
+
+def test_a_snapshot_that_cannot_fit_is_refused_at_the_start(people_server, tmp_path):
+    before = len(people_server.request_log)
+    result = run_component(make_data_dir(tmp_path, params(messages=None, customers={"mode": "search"},
+                                                          max_run_minutes=0.01)), people_server.url)
+    assert result.code == 1
+    assert (
+        "customers cannot finish inside this run's time budget: it needs about 2 s (1,200 people (GET "
+        "/v1/workspaces)) and a table that is read whole cannot be split across runs, but max_run_minutes leaves 0.6 s: "
+        "read customers by export (customers mode export), narrow the customers filter, or raise max_run_minutes "
+        "together with the component's process_timeout.") in result.stdout + result.stderr, result.stderr[-2000:]
+    paths = [entry["path"] for entry in list(people_server.request_log)[before:]]
+    assert paths == ["/v1/workspaces"], "the run spent requests before refusing"
+    assert not (tmp_path / "out" / "state.json").exists()
+
+
+def test_a_table_that_disagrees_with_customerios_count_is_named_with_both_numbers(people_server, tmp_path):
+    people_server.workspace.entities.workspaces[0]["people"] = 1500  # as if 300 people were deleted after counting
+    try:
+        result = run_component(make_data_dir(tmp_path, params(messages=None, customers={"mode": "search"})),
+                               people_server.url)
+    finally:
+        people_server.workspace.entities.workspaces[0]["people"] = 1200
+    assert result.code == 0, result.stderr[-3000:]
+    assert ("customers: the table has 1,200 people, Customer.io counts 1,500 in the workspace"
+            in result.stdout + result.stderr)
