@@ -85,6 +85,7 @@ class Estimate:
     wait_seconds: float = 0.0
     advice: str = ""  # what to do when it does not fit: "read customers by export (mode export), ..."
     certain: bool = True  # False: an upper bound (a filter, segments no larger than the workspace): never refused
+    at_least: bool = False  # a lower bound (what a workspace sent this billing period): refused when even it is late
     floor_seconds: float = 0.0  # when something other than the rate limit bounds it (parsing 100,000 rows/s)
 
     @property
@@ -93,15 +94,16 @@ class Estimate:
 
     def plan_line(self) -> str:
         kind = "one snapshot" if self.snapshot else "in installments"
-        about = "about" if self.certain else "at most"
+        about = "at least" if self.at_least else "about" if self.certain else "at most"
         return (f"Plan: {self.dataset}: {about} {self.requests:,} requests, {_duration(self.seconds)} ({self.basis}; "
                 f"{kind}).")
 
     def refusal(self, budget: Budget) -> str:
         """The sentence of a snapshot that cannot finish inside the budget."""
-        return (f"{self.dataset} cannot finish inside this run's time budget: it needs about "
-                f"{_duration(self.seconds)} ({self.basis}) and a table that is read whole cannot be split across "
-                f"runs, but max_run_minutes leaves {_minutes(budget.seconds)}: {self.advice or 'narrow it'}, or raise "
+        about = "at least" if self.at_least else "about"
+        return (f"{self.dataset} cannot finish inside this run's time budget: it needs {about} "
+                f"{_duration(self.seconds)} ({self.basis}) and a table loaded whole cannot be split across runs, "
+                f"but max_run_minutes leaves {_minutes(budget.seconds)}: {self.advice or 'narrow it'}, or raise "
                 "max_run_minutes together with the component's process_timeout.")
 
 
@@ -133,6 +135,7 @@ class WorkspaceCounts:
     objects: int
     exact: bool
     people_each: tuple[int, ...] = ()
+    messages_sent: int = 0  # in the current billing period (a month at most): a lower bound of recent deliveries
 
     def basis(self, what: str) -> str:
         value = getattr(self, what)
@@ -151,10 +154,12 @@ def workspace_counts(client) -> WorkspaceCounts | None:
         else []
     people = [w.get("people") for w in workspaces]
     objects = [w.get("objects") for w in workspaces]
+    sent = [w.get("messages_sent") for w in workspaces]
     if not people or not all(_count(v) for v in people + objects):
         return None
     return WorkspaceCounts(people=min(people), objects=min(objects), exact=len(workspaces) == 1,
-                           people_each=tuple(people))
+                           people_each=tuple(people),
+                           messages_sent=min(v if _count(v) else 0 for v in sent))
 
 
 def _count(value: object) -> bool:

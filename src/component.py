@@ -77,7 +77,7 @@ class Component(ComponentBase):
                              incremental_load=config.incremental_output, now=int(time.time()),
                              table_keys=_table_keys(state.get(TABLE_KEYS)), budget=budget)
             datasets = {key: REGISTRY[key](config) for key in config.enabled_datasets()}
-            estimates = _plan(ctx, datasets)
+            estimates = _plan(ctx, datasets, state)
             for key, dataset in datasets.items():
                 estimate = estimates.get(key)
                 if budget.expired() or (estimate is not None and estimate.snapshot
@@ -164,12 +164,13 @@ class Component(ComponentBase):
                                 max_retry_seconds=retry_seconds)
 
 
-def _plan(ctx: RunContext, datasets: dict) -> dict[str, Estimate]:
+def _plan(ctx: RunContext, datasets: dict, state: dict) -> dict[str, Estimate]:
     """One plan line per dataset that can be estimated; a snapshot that cannot fit the budget is refused (exit 1)
     here, before any time is spent: it would be skipped or killed on every run, and nothing would ever load."""
     estimates = {}
     for key, dataset in datasets.items():
-        estimate = dataset.estimate(ctx)
+        previous = state.get(key)
+        estimate = dataset.estimate(ctx, previous if isinstance(previous, dict) else {})
         if estimate is None:
             continue
         log.info("%s", estimate.plan_line())

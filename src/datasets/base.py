@@ -116,9 +116,9 @@ class Dataset(ABC):
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration
 
-    def estimate(self, ctx: RunContext) -> Estimate | None:
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
         """The up-front cost from Customer.io's counts (the plan line; a snapshot that cannot fit is refused), or
-        None when there is nothing to estimate it from."""
+        None when there is nothing to estimate it from. ``state`` is the dataset's state from the last run."""
         return None
 
     def check_completeness(self, ctx: RunContext) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from budget import Estimate
 from concurrency import KeyedTasks
 from configuration import MessagesSettings, parse_date_from
 from output import EVENTS, TableSpec, TableWriter, flatten
@@ -49,6 +50,7 @@ DAY = 86_400
 WINDOW_SECONDS = 180 * DAY  # the API answers at most 6 months per request
 HISTORY_FLOOR = int(datetime(2012, 1, 1, tzinfo=UTC).timestamp())  # no Customer.io workspace is older
 PAGE_SIZE = 1000
+BILLING_PERIOD = 31 * DAY  # GET /v1/workspaces counts messages_sent in the current billing period (a month)
 # A window whose first page says about P more pages follow is cut into min(workers, P // PAGES_PER_CHAIN)
 # windows: each costs about half a page at its end, so a chain should be long enough for that to be little (2%).
 PAGES_PER_CHAIN = 25
@@ -132,6 +134,31 @@ class Messages(Dataset):
         if new_backfill:
             new_state["backfill"] = new_backfill
         return new_state
+
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
+        """One request per window, and with every type and a range of more than a month, at least one per 1,000
+        deliveries the workspace sent in its current billing period (GET /v1/workspaces: a lower bound). Under Full
+        load the table cannot be split across runs, so a run that cannot fit is refused at the start."""
+        settings: MessagesSettings = self.config.messages
+        marks = Marks(state, enabled=settings.incremental_output, now=ctx.now)
+        backfill = state.get("backfill") if ctx.incremental_load and isinstance(state.get("backfill"), dict) else {}
+        requests, sent, basis = 0, 0, []
+        for message_type in settings.types or [None]:
+            mark_key = message_type or ALL_TYPES
+            spans, newest = _pending(backfill.get(mark_key))
+            lower = self._lower_bound(settings, marks.get(mark_key) or newest, ctx.now) or HISTORY_FLOOR
+            requests += sum(len(windows(0, None, upper, low, size)) for low, upper, size in _ranges(lower, ctx.now,
+                                                                                                    spans))
+            if message_type is None and not spans and ctx.now - lower > BILLING_PERIOD:
+                counts = ctx.workspace_counts()
+                sent = counts.messages_sent if counts else 0
+        basis.append(f"{requests:,} windows")
+        if sent:
+            requests += -(-sent // PAGE_SIZE)
+            basis.append(f"{sent:,} deliveries this billing period (GET /v1/workspaces)")
+        return Estimate("messages", requests, ", ".join(basis), snapshot=not ctx.incremental_load, at_least=True,
+                        advice="choose Incremental update, so that the backfill continues over runs, or a later "
+                               "messages date_from")
 
     @staticmethod
     def _lower_bound(settings: MessagesSettings, mark: int | None, now: int) -> int | None:

@@ -68,7 +68,7 @@ class SegmentMembership(Dataset):
 
     ROWS_PER_SECOND = 100_000  # what the one consumer parses and writes (bench/run.py): bounds it before the rate
 
-    def estimate(self, ctx: RunContext) -> Estimate | None:
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
         """At most the workspace's people per segment; if that bound does not fit the budget, each segment's
         customer_count (one request each) makes it exact."""
         counts = ctx.workspace_counts()

@@ -8,6 +8,7 @@ of a snapshot that cannot fit, and the completeness warning.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -17,6 +18,8 @@ import time
 
 import pytest
 
+from datasets.messages import HISTORY_FLOOR
+from datasets.messages import windows as messages_windows
 from sandbox import SandboxServer, SandboxSettings
 from tests.sandbox_harness import COMPONENT, ROOT, SECRET, assert_secret_absent, make_data_dir, run_component
 from tests.storage_model import Storage
@@ -140,7 +143,7 @@ def test_a_snapshot_that_cannot_fit_is_refused_at_the_start(people_server, tmp_p
     assert result.code == 1
     assert (
         "customers cannot finish inside this run's time budget: it needs about 2 s (1,200 people (GET "
-        "/v1/workspaces)) and a table that is read whole cannot be split across runs, but max_run_minutes leaves 0.6 s: "
+        "/v1/workspaces)) and a table loaded whole cannot be split across runs, but max_run_minutes leaves 0.6 s: "
         "read customers by export (customers mode export), narrow the customers filter, or raise max_run_minutes "
         "together with the component's process_timeout.") in result.stdout + result.stderr, result.stderr[-2000:]
     paths = [entry["path"] for entry in list(people_server.request_log)[before:]]
@@ -158,3 +161,24 @@ def test_a_table_that_disagrees_with_customerios_count_is_named_with_both_number
     assert result.code == 0, result.stderr[-3000:]
     assert ("customers: the table has 1,200 people, Customer.io counts 1,500 in the workspace"
             in result.stdout + result.stderr)
+
+
+def test_under_full_load_an_events_table_that_cannot_fit_is_refused_at_the_start(people_server, tmp_path):
+    # The sandbox's workspace sent 100,202 messages this billing period: at least 101 pages, plus one request per
+    # 180-day window back to 2012 (about 30): 13-14 s.
+    windows = len(messages_windows(0, None, int(time.time()), HISTORY_FLOOR))
+    full = params(incremental_output=0, max_run_minutes=0.1, messages={})
+    result = run_component(make_data_dir(tmp_path / "full", full), people_server.url)
+    assert result.code == 1
+    seconds = math.ceil((windows + 101) / 10)
+    assert (f"messages cannot finish inside this run's time budget: it needs at least {seconds} s ({windows} windows, "
+            "100,202 deliveries this billing period (GET /v1/workspaces)) and a table loaded whole cannot be split "
+            "across runs, but max_run_minutes leaves 6 s: choose Incremental update, so that the backfill continues "
+            "over runs, or a later messages date_from, or raise max_run_minutes together with the component's "
+            "process_timeout.") in result.stdout + result.stderr, result.stderr[-2000:]
+    # Under Incremental update the same history is read in installments: planned, not refused.
+    incremental = {**full, "incremental_output": 1}
+    result = run_component(make_data_dir(tmp_path / "incremental", incremental), people_server.url)
+    assert result.code == 0, result.stderr[-2000:]
+    assert (f"Plan: messages: at least {windows + 101} requests, {seconds} s ({windows} windows, 100,202 deliveries "
+            "this billing period (GET /v1/workspaces); in installments).") in result.stdout + result.stderr

@@ -62,7 +62,7 @@ class Customers(Dataset):
         self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
         return {"columns": tables.columns}
 
-    def estimate(self, ctx: RunContext) -> Estimate | None:
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
         """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people;
         with a filter that is an upper bound). An export's cost is Customer.io's preparation time: not estimated."""
         settings: CustomersSettings = self.config.customers
