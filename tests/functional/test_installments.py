@@ -117,6 +117,33 @@ def _state(data) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def test_activities_continue_from_the_saved_cursor_over_runs(tmp_path):
+    # 2,500 activities in 29 days (all inside the 30-day retention), 100 per page: about 25 pages, 2.5 s at the rate
+    # limit, against budgets of 0.6 s.
+    settings = SandboxSettings(scenario="test", activities=2500, activity_days=29, latency_ms=20)
+    with SandboxServer(settings) as server:
+        config = params(messages=None, max_run_minutes=0.01,
+                        activities={"mode": "SINGLE_TABLE", "incremental_output": True, "delete": True})
+        storage, state, runs = Storage(), {}, 0
+        while True:
+            runs += 1
+            assert runs <= MAX_RUNS, "the backfill never finished"
+            if runs == 3:
+                server.append("activities", 50)  # new activities arrive between runs: read first, then the rest
+                time.sleep(1.5)  # appended records may lie up to a second ahead of the sandbox clock
+            result = run_component(make_data_dir(tmp_path / f"run{runs}", config, state=state), server.url)
+            assert result.code == 0, result.stderr[-3000:]
+            storage.load(result.tables)
+            state = result.state
+            if not state["activities"].get("resume"):
+                break
+            assert "activities: all types from a saved cursor" in result.stdout + result.stderr
+        assert runs >= 3, f"the activities fitted {runs} run(s): not larger than the budget"
+        table = storage["activities_all"]
+        assert table.duplicates == 0
+        assert set(table.values("id")) == {a["id"] for a in server.workspace.iter_activities(deleted=True)}
+
+
 # --- the plan, the up-front sentence, the completeness check -----------------------------------------------------
 @pytest.fixture()
 def people_server():
