@@ -156,7 +156,9 @@ class Activities(Dataset):
         floor = read["floor"]
         single = sink is not None
         newest, count = 0, 0
-        pages = self._ctx.client.paginate("GET", "/v1/activities", params=params, start=read["start"])
+        if read["start"] is not None:
+            params = {**params, "start": read["start"]}  # the client sends it as the first page's cursor
+        pages = self._ctx.client.paginate("GET", "/v1/activities", params=params)
         try:
             for page in pages:
                 activities = page.get("activities") or []
