@@ -15,11 +15,18 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+from keboola.component import CommonInterface
 
+from budget import Budget
+from configuration import load_configuration
+from customerio import CustomerIoClient, RateLimiter
+from datasets import RunContext
 from datasets.messages import HISTORY_FLOOR
 from datasets.messages import windows as messages_windows
+from datasets.metrics import Metrics
 from sandbox import SandboxServer, SandboxSettings
 from tests.sandbox_harness import COMPONENT, ROOT, SECRET, assert_secret_absent, make_data_dir, run_component
 from tests.storage_model import Storage
@@ -142,6 +149,55 @@ def test_activities_continue_from_the_saved_cursor_over_runs(tmp_path):
         table = storage["activities_all"]
         assert table.duplicates == 0
         assert set(table.values("id")) == {a["id"] for a in server.workspace.iter_activities(deleted=True)}
+
+
+def _metrics_run(server, base, section: dict, state: dict, budget: Budget) -> tuple[dict, Path]:
+    """One in-process run of the metrics dataset with ``budget`` (see tests/functional/test_metrics.py)."""
+    base.mkdir(parents=True)
+    make_data_dir(base, {})
+    config = load_configuration({"#api_secret": SECRET, "incremental_output": 1, "metrics": section})
+    component = CommonInterface(data_folder_path=str(base))
+    with CustomerIoClient(SECRET, server.url, rate_limiter=RateLimiter(1000.0)) as client:
+        ctx = RunContext(client=client, component=component, tables_dir=Path(component.tables_out_path),
+                         incremental_load=True, now=server.workspace.now(), max_workers=2, budget=budget)
+        new_state = Metrics(config, clock=server.workspace.now).run(ctx, state)
+    return new_state, Path(component.tables_out_path)
+
+
+def test_metrics_first_reads_continue_entity_by_entity_over_runs(tmp_path, monkeypatch):
+    for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
+        monkeypatch.delenv(name, raising=False)
+    section = {"incremental_output": True, "lookback_days": 3, "date_from": "20 days ago",
+               "entities": ["campaigns", "newsletters", "broadcasts", "transactional_messages"]}
+    anchor = int(time.time()) // 3600 * 3600 - 3600 + 300  # five minutes past an hour: the counts hold still
+    with SandboxServer(SandboxSettings(rate_limit=0, anchor=anchor, campaigns=12, newsletters=8)) as server:
+        whole = Storage()
+        whole.load(_metrics_run(server, tmp_path / "whole", section, {}, Budget())[1])
+        storage, state = Storage(), {}
+        for run in range(1, MAX_RUNS):
+            # The budget is spent after 10 requests of this run (a clock that counts requests): the listings and
+            # a few entities. It never fits every entity, so the runs take turns over them.
+            first = len(server.request_log)
+            budget = Budget(1.0, clock=lambda first=first: (len(server.request_log) - first) / 10)
+            state, tables = _metrics_run(server, tmp_path / f"run{run}", section, state, budget)
+            storage.load(tables)
+            count = sum(map(len, state["left"].values()))
+            assert budget.left_for_next_run().endswith(f"metrics: {count:,} entit{'y' if count == 1 else 'ies'} not "
+                                                       "read.")
+            if not any(since is None for entries in state["left"].values() for _eid, since in entries):
+                break  # every entity has had its first read
+        else:
+            pytest.fail("the first reads never finished")
+        assert run >= 3, "the budget did not split the first reads"
+        # A run with time for everything: continued reads only (the recent buckets), yet Storage then holds
+        # everything a single unlimited run holds: no first read was lost.
+        state, tables = _metrics_run(server, tmp_path / "last", section, state, Budget())
+        assert "left" not in state
+        storage.load(tables)
+    assert set(storage.tables) == set(whole.tables)
+    for name, table in whole.tables.items():
+        assert storage[name].duplicates == 0
+        assert storage[name].keyed() == table.keyed(), name
 
 
 # --- the plan, the up-front sentence, the completeness check -----------------------------------------------------
