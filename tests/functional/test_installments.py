@@ -86,6 +86,21 @@ def test_a_backfill_larger_than_the_budget_completes_over_runs(server, tmp_path)
     assert_messages_equal_sandbox(storage, server)
 
 
+def test_a_dataset_the_budget_leaves_no_time_for_is_not_started_and_keeps_its_state(server, tmp_path):
+    state = {"customers": {"columns": {"customers": ["cio_id", "id", "email"]}}}
+    result = run_component(make_data_dir(tmp_path, params(campaigns=True, customers={"mode": "search"}), state=state),
+                           server.url)
+    assert result.code == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    left = [line for line in log.splitlines() if "left for the next run" in line]
+    assert len(left) == 1 and left[0].endswith("; customers (not started)."), left
+    assert "messages: " in left[0]
+    assert (result.tables / "campaigns.csv").exists() and (result.tables / "messages.csv").exists()
+    assert not (result.tables / "customers.csv").exists()
+    assert result.state["customers"] == state["customers"]  # as the last run left it
+    assert result.state["messages"]["backfill"]
+
+
 def test_runs_killed_at_random_moments_still_end_equal(server, tmp_path):
     chance = random.Random(19)
     storage, state = Storage(), {}
