@@ -30,6 +30,7 @@ from customerio.errors import BadRequestError
 from output import EVENTS, TableSpec, flatten, table_name
 
 from .base import Dataset, RunContext, Tables
+from .keyset import KeySet
 from .marks import Marks
 
 log = logging.getLogger(__name__)
@@ -129,13 +130,16 @@ class Activities(Dataset):
                   *self._resume.get(mark_key, [])]
         left: list[dict] = []
         newest, count = 0, 0
+        # Several passes of one chain may meet (a cursor counts positions, which shift as activities arrive): each
+        # activity is written once.
+        written = KeySet() if len(passes) > 1 else None
         position = 0
         while position < len(passes):
             read = passes[position]
             if self._stoppable and ctx.budget.expired():
                 left.extend(read for read in passes[position:] if read["start"] is not None)
                 break
-            seen, kept, cursor = self._pass(params, read, activity_type, sink)
+            seen, kept, cursor = self._pass(params, read, activity_type, sink, written)
             newest, count = max(newest, seen), count + kept
             if cursor is _REJECTED:
                 # Customer.io no longer takes the saved cursor: read that part again from the newest activity.
@@ -150,7 +154,8 @@ class Activities(Dataset):
         marks.see(mark_key, newest)
         self._counts[activity_type or ALL_TYPES] = count
 
-    def _pass(self, params: dict, read: dict, activity_type: str | None, sink) -> tuple[int, int, str | None]:
+    def _pass(self, params: dict, read: dict, activity_type: str | None, sink,
+              written: KeySet | None) -> tuple[int, int, str | None]:
         """Pages from ``read["start"]`` (None: the newest) down to ``read["floor"]``: (newest timestamp, rows, the
         cursor of the next page when the budget stopped it, else None)."""
         floor = read["floor"]
@@ -162,7 +167,7 @@ class Activities(Dataset):
         try:
             for page in pages:
                 activities = page.get("activities") or []
-                kept = 0
+                kept, rows = 0, 0
                 for activity in activities:
                     timestamp = activity.get("timestamp")
                     if isinstance(timestamp, int):
@@ -170,13 +175,16 @@ class Activities(Dataset):
                             continue
                         newest = max(newest, timestamp)
                     kept += 1
+                    if written is not None and activity.get("id") is not None and not written.add(str(activity["id"])):
+                        continue  # written by an earlier pass of this chain
+                    rows += 1
                     if single:
                         sink.write(flatten(activity, json_fields=frozenset({"data"})))
                     else:
                         self._writer_for(activity_type or str(activity.get("type") or UNTYPED)).write(
                             flatten(activity))
-                count += kept
-                self._progress.add(kept)
+                count += rows
+                self._progress.add(rows)
                 if floor is not None and activities and kept == 0:
                     break  # the whole page is older than the last run's mark: the rest is known already
                 following = page.get("next")

@@ -215,6 +215,21 @@ def test_metrics_first_reads_continue_entity_by_entity_over_runs(tmp_path, monke
         assert storage[name].keyed() == table.keyed(), name
 
 
+def test_a_saved_activities_cursor_customerio_refuses_is_read_again_from_the_newest(people_server, tmp_path):
+    now = people_server.workspace.now()
+    state = {"activities": {"marks": {"*": now - 3600}, "last_run": now - 3600,
+                            "resume": {"*": [{"start": "no-longer-valid", "floor": None}]}}}
+    config = params(messages=None, max_run_minutes=5, activities={"mode": "SINGLE_TABLE", "incremental_output": True})
+    result = run_component(make_data_dir(tmp_path, config, state=state), people_server.url)
+    assert result.code == 0, result.stderr[-3000:]
+    assert ("activities: Customer.io no longer accepts the cursor saved by the last run; every type is read again "
+            "from the newest activity.") in result.stdout + result.stderr
+    ids = [row["id"] for row in result.csv("activities_all")]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {a["id"] for a in people_server.workspace.iter_activities()}
+    assert "resume" not in result.state["activities"]
+
+
 # --- the plan, the up-front sentence, the completeness check -----------------------------------------------------
 @pytest.fixture()
 def people_server():
