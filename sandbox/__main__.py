@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> SandboxSettings:
         p.add_argument(f"--{size}", type=int, default=None, help="catalogue size (see sandbox/entities.py)")
     p.add_argument("--empty-page-every", type=int, default=None,
                    help="every Kth page of a messages/activities/membership chain is empty but has next (0: 7/5/3)")
+    p.add_argument("--message-order", choices=("newest", "oldest", "unrelated"), default=None,
+                   help="order of GET /v1/messages within a window (default newest first)")
     p.add_argument("--api-key", default=None)
     p.add_argument("--export-delay", type=float, default=None, help="seconds an export stays pending")
     p.add_argument("--download-url-ttl", type=int, default=None, help="seconds a download URL stays valid")

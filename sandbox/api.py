@@ -8,6 +8,7 @@ import hmac
 import io
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -164,6 +165,7 @@ class Api:
         self._export_ids = itertools.count(1001)
         self.exports: dict[int, Export] = {}
         self._lock = threading.Lock()
+        self._positions: dict[tuple[int, int, int], int] = {}  # (chain, offset, list length) -> scan position
         self.routes: list[tuple[str, re.Pattern, Callable]] = [
             ("GET", re.compile(r"^/v1/campaigns$"), self.campaigns),
             ("GET", re.compile(r"^/v1/segments$"), self.segments),
@@ -253,7 +255,7 @@ class Api:
             pos, seg_in_cursor, _b, page, chain = cur
             if seg_in_cursor != sid:
                 raise ApiError(400, "invalid start token for this segment", code="invalid_parameter")
-        total = self.ws.people_count
+        total = self.ws.slot_end
         identifiers: list[dict] = []
         ids: list[str] = []
         if pos < total and self._quirk_empty(req, TAG_MEMBERSHIP, page):
@@ -290,40 +292,87 @@ class Api:
         cur = self._cursor(req, TAG_MESSAGES)
         if cur is None:
             lo, hi = self.ws.message_window(start_ts, end_ts)
-            pos, page, chain = timeline.last_at_or_before(hi), 1, next(self._chains)
+            offset, page, chain = 0, 1, next(self._chains)
         else:
-            pos, lo, hi, page, chain = cur
-        floor = timeline.first_at_or_after(lo) if lo <= hi else pos + 1
+            offset, lo, hi, page, chain = cur
+            if start_ts is not None or end_ts is not None:  # live, a token is only a position: the query decides
+                lo, hi = self.ws.message_window(start_ts, end_ts)
+        # The list is taken afresh on every page: deliveries created since the last page shift the positions.
+        floor = timeline.first_at_or_after(lo)
+        count = max(0, timeline.last_at_or_before(hi) - floor + 1) if lo <= hi else 0
+        at = self._message_order(floor, count)
+
+        def matches(m: dict) -> bool:
+            metrics = m["metrics"]
+            return (
+                (mtype is None or m["type"] == mtype)
+                and ("drafted" in metrics) == drafts
+                and (metric is None or metric in metrics
+                     or (metric == "attempted" and ("sent" in metrics or "failed" in metrics)))
+                and (campaign_id is None or m["campaign_id"] == campaign_id)
+                and (newsletter_id is None or m["newsletter_id"] == newsletter_id)
+                and (action_id is None or m["action_id"] == action_id)
+            )
+
+        k = self._message_position(chain, offset, count, at, matches)
+        if k is None:  # live: a token past the end silently restarts at page 1 (see README)
+            offset, k, page = 0, 0, 1
         items: list[dict] = []
-        if pos >= floor and self._quirk_empty(req, TAG_MESSAGES, page):
-            i = pos
-        else:
-            i = pos
-            stop = max(floor - 1, pos - SCAN_BUDGET[TAG_MESSAGES])
+        if not (k < count and self._quirk_empty(req, TAG_MESSAGES, page)):
+            stop = min(count, k + SCAN_BUDGET[TAG_MESSAGES])
             message = self.ws.message
-            while i > stop and len(items) < limit:
-                m = message(i, tracked)
-                i -= 1
-                if mtype is not None and m["type"] != mtype:
-                    continue
-                metrics = m["metrics"]
-                if ("drafted" in metrics) != drafts:
-                    continue
-                if (
-                    metric is not None
-                    and metric not in metrics
-                    and not (metric == "attempted" and ("sent" in metrics or "failed" in metrics))
-                ):
-                    continue
-                if campaign_id is not None and m["campaign_id"] != campaign_id:
-                    continue
-                if newsletter_id is not None and m["newsletter_id"] != newsletter_id:
-                    continue
-                if action_id is not None and m["action_id"] != action_id:
-                    continue
-                items.append(m)
-        nxt = self._next(req, TAG_MESSAGES, i < floor, i, lo, hi, page, chain)
+            while k < stop and len(items) < limit:
+                m = message(at(k), tracked)
+                k += 1
+                if matches(m):
+                    items.append(m)
+        offset += len(items)
+        if k < count:
+            self._remember_position(chain, offset, count, k)
+        nxt = self._next(req, TAG_MESSAGES, k >= count, offset, lo, hi, page, chain)
         return json_response({"messages": items, "next": nxt})
+
+    def _message_order(self, floor: int, count: int) -> Callable[[int], int]:
+        """k-th delivery of a window -> timeline index, in the order the setting asks for: nobody has observed the
+        live order (estuary/connectors source-customer-io/bruno/Messages/page walk.yml: UNOBSERVABLE)."""
+        order = self.settings.message_order
+        if order == "oldest":
+            return lambda k: floor + k
+        if order == "unrelated":
+            stride = 7919
+            while count and math.gcd(stride, count) != 1:
+                stride += 2
+            return lambda k: floor + (k * stride + count // 3) % count
+        top = floor + count - 1
+        return lambda k: top - k
+
+    def _message_position(self, chain: int, offset: int, count: int, at: Callable[[int], int],
+                          matches: Callable[[dict], bool]) -> int | None:
+        """Where the `offset`-th matching delivery of the list as it is now ends, or None when the list has fewer
+        (out of range). Live tokens are positions (`djIwOjE=` = `v20:1`: estuary/connectors
+        source-customer-io/bruno/Messages/page walk continued.yml); the walk is remembered while the list keeps
+        its length, and counted again from the top when it changed (the positions shift)."""
+        if offset == 0:
+            return 0
+        with self._lock:
+            known = self._positions.get((chain, offset, count))
+        if known is not None:
+            return known
+        seen, k, message = 0, 0, self.ws.message
+        while k < count:
+            found = matches(message(at(k)))
+            k += 1
+            if found:
+                seen += 1
+                if seen == offset:
+                    return k
+        return None
+
+    def _remember_position(self, chain: int, offset: int, count: int, k: int) -> None:
+        with self._lock:
+            if len(self._positions) >= 200_000:
+                self._positions.clear()
+            self._positions[(chain, offset, count)] = k
 
     # ------------------------------------------------------------------ activities
     def activities(self, req: Request) -> Response:
@@ -405,7 +454,7 @@ class Api:
         match = self._matcher(self._compile(body["filter"], "/filter"))
         cur = self._cursor(req, TAG_CUSTOMERS)
         pos, page, chain = (0, 1, next(self._chains)) if cur is None else (cur[0], cur[3], cur[4])
-        total = self.ws.people_count
+        total = self.ws.slot_end
         if cur is not None and self.settings.search_overlap:
             # QUIRK (opt-in): people changed during a long run, so a page lists again the last people of the page
             # before it.
@@ -481,7 +530,7 @@ class Api:
         return json_response({"export": export.to_json()})
 
     def _count_export(self, export: Export) -> None:
-        export.total = sum(1 for j in range(self.ws.people_count) if export.predicate(j))
+        export.total = sum(1 for j in range(self.ws.slot_end) if export.predicate(j))
 
     def _export(self, raw: str) -> Export:
         export = self.exports.get(int(raw)) if _INT.fullmatch(raw) else None
@@ -560,7 +609,7 @@ class Api:
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(["cio_id", "id", "email", *export.attributes])
         yield buf.getvalue().encode()
-        for j in range(self.ws.people_count):
+        for j in range(self.ws.slot_end):
             if not export.predicate(j):
                 continue
             person = self.ws.person(j)

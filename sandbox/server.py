@@ -190,6 +190,12 @@ class SandboxServer:
     def change_attributes(self, cio_id: str, changes: dict) -> bool:
         return self.workspace.change_attributes(cio_id, changes)
 
+    def create_person(self) -> str:
+        return self.workspace.create_person()
+
+    def merge_people(self, primary: str, secondary: str) -> bool:
+        return self.workspace.merge_people(primary, secondary)
+
     def append_future_activities(self, count: int, seconds_ahead: int) -> tuple[int, int]:
         return self.workspace.append_future_activities(count, seconds_ahead)
 
@@ -337,6 +343,8 @@ class SandboxServer:
             parts = path.split("/")  # ["", "_sandbox", kind, id, action]
             if len(parts) == 5 and method == "POST":
                 return self._change(parts[2], parts[3], parts[4], json.loads(req.body or b"{}"))
+            if path == "/_sandbox/people/create" and method == "POST":
+                return json_response({"cio_id": self.create_person()})
             if path == "/_sandbox/activities/future" and method == "POST":
                 body = json.loads(req.body or b"{}")
                 first, end = self.append_future_activities(int(body.get("count", 1)), int(body.get("seconds", 86400)))
@@ -346,7 +354,8 @@ class SandboxServer:
         return json_response(error_body(404, f"no such admin endpoint: {method} {req.path}"), 404)
 
     def _change(self, kind: str, key: str, action: str, body: object) -> Response:
-        """POST /_sandbox/{people/{cio_id}/delete | people/{cio_id}/attributes | segments/{id}/leave}: the workspace
+        """POST /_sandbox/{people/{cio_id}/delete | people/{cio_id}/attributes | people/{cio_id}/merge |
+        segments/{id}/leave}: the workspace
         changes between two runs (campaigns and other catalogue entities: /_sandbox/catalogue/...)."""
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
@@ -356,6 +365,8 @@ class SandboxServer:
             if not all(value is None or isinstance(value, str) for value in body.values()):
                 raise ValueError("attribute values must be strings, or null to remove the attribute")
             done = self.change_attributes(key, body)
+        elif (kind, action) == ("people", "merge"):  # key: the primary; body {"secondary": cio_id}
+            done = self.merge_people(key, str(body.get("secondary")))
         elif (kind, action) == ("segments", "leave"):
             done = self.leave_segment(int(key), str(body.get("cio_id")))
         else:

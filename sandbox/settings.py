@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+MESSAGE_ORDERS = ("newest", "oldest", "unrelated")
+
 SCENARIOS: dict[str, dict] = {
     "test": {},
     "demo": {},
@@ -75,6 +77,9 @@ class SandboxSettings:
     suppressions: int = 1203  # bounces; blocks a third, spam reports a seventh, invalid emails none
     empty_page_every: int = 0  # QUIRK frequency: every Kth page of a chain is empty but has `next`; 0 = 7/5/3
     search_overlap: int = 0  # QUIRK (opt-in): each customers search page after the first repeats this many people
+    # GET /v1/messages order within a window: newest (created, newest first), oldest, or unrelated to time. The
+    # live order was never observed; the component must read every delivery once under each.
+    message_order: str = "newest"
 
     @classmethod
     def for_scenario(cls, scenario: str = "test", **overrides) -> SandboxSettings:
@@ -87,4 +92,6 @@ class SandboxSettings:
         unknown = set(values) - names
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        if values.get("message_order", "newest") not in MESSAGE_ORDERS:
+            raise ValueError(f"message_order must be one of {', '.join(MESSAGE_ORDERS)}")
         return cls(**values)

@@ -115,6 +115,16 @@ class Timeline:
             self._state = (blocks, tuple(b.start for b in blocks))
             return start, start + count
 
+    def append_tie(self, now: int) -> int:
+        """Add one record at `now` (or at the newest time, if that is later: the order stays monotone; ties are
+        allowed). Returns its index. Changes made one after another in the same second share that second."""
+        with self._lock:
+            start = self.total
+            at = max(now, self.newest_time())
+            blocks = self.blocks + (Block(start, 1, at, at),)
+            self._state = (blocks, tuple(b.start for b in blocks))
+            return start
+
     def first_at_or_after(self, ts: int) -> int:
         lo, hi = 0, self.total
         while lo < hi:
@@ -159,6 +169,10 @@ class Workspace:
         self._left_segments: set[tuple[int, int]] = set()  # (segment id, person slot) no longer a member
         self._attribute_changes: dict[int, dict[str, str | None]] = {}  # person slot -> name -> value (None: removed)
         self._activity_timestamps: dict[int, int] = {}  # activity index -> timestamp set by its sender's device
+        self._created_people: set[int] = set()  # slots created since the start (after the deleted people's slots)
+        self._next_slot = self.people_count + self.deleted_people_count
+        # Profile activities the changes above logged: activity index -> (type, person slot, data).
+        self._profile_activities: dict[int, tuple[str, int, dict]] = {}
         self._count_cache: dict[int, int] = {}
         self._lock = threading.Lock()
         self.messages = Timeline(
@@ -226,17 +240,58 @@ class Workspace:
             email = f"{local}{j + 1}@{domain}"
         return cio, pid, email
 
+    @property
+    def slot_end(self) -> int:
+        """One past the highest person slot that may be live (people created between runs come last)."""
+        return self._next_slot if self._created_people else self.people_count
+
     def is_live(self, j: int) -> bool:
-        return 0 <= j < self.people_count and j not in self._gone_people
+        return (0 <= j < self.people_count or j in self._created_people) and j not in self._gone_people
+
+    def _log_profile(self, atype: str, j: int, data: dict) -> None:
+        """Log a profile activity of person slot j now (the activity log is how a client learns who changed)."""
+        i = self.activities.append_tie(self.now())
+        self._profile_activities[i] = (atype, j, data)
+
+    def create_person(self) -> str:
+        """A new person (the next cio_id after every existing one); logs profile_create. Returns the cio_id."""
+        with self._lock:
+            j = self._next_slot
+            self._next_slot += 1
+            self._created_people.add(j)
+            self._count_cache.clear()
+            self._log_profile("profile_create", j, {})
+        return self.identity(j)[0]
 
     def delete_person(self, cio_id: str) -> bool:
-        """The person leaves the workspace: no longer searched, exported, in any segment or in the attributes answer."""
+        """The person leaves the workspace: no longer searched, exported, in any segment or in the attributes answer.
+        Logs profile_delete, which (like every activity of a deleted person) is listed only with deleted=true."""
         j = self.find_person(cio_id, "cio_id")
         if j is None:
             return False
         with self._lock:
             self._gone_people.add(j)
             self._count_cache.clear()
+            self._log_profile("profile_delete", j, {})
+        return True
+
+    def merge_people(self, primary: str, secondary: str) -> bool:
+        """Merge `secondary` into `primary` as Customer.io does (docs.customer.io, "Resolve duplicate people"): the
+        primary inherits the attributes it lacks or has empty, the secondary is deleted. UNCERTAIN: what the
+        profile_merge activity names is not documented; the sandbox logs one on each person and nothing in `data`
+        (the secondary's is listed only with deleted=true, like every activity of a deleted person)."""
+        p, s = self.find_person(primary, "cio_id"), self.find_person(secondary, "cio_id")
+        if p is None or s is None or p == s:
+            return False
+        mine = self.person(p)["attributes"]
+        inherited = {name: value for name, value in self.person(s)["attributes"].items()
+                     if name not in ("cio_id", "id", "email") and value != "" and mine.get(name) in (None, "")}
+        with self._lock:
+            self._attribute_changes.setdefault(p, {}).update(inherited)
+            self._gone_people.add(s)
+            self._count_cache.clear()
+            self._log_profile("profile_merge", s, {})
+            self._log_profile("profile_merge", p, {})
         return True
 
     def leave_segment(self, segment_id: int, cio_id: str) -> bool:
@@ -255,8 +310,13 @@ class Workspace:
             return False
         if set(changes) & {"cio_id", "id", "email"}:
             raise ValueError("the identifiers cio_id, id and email cannot be changed")
+        before = self.person(j)["attributes"]
         with self._lock:
             self._attribute_changes.setdefault(j, {}).update(changes)
+            self._count_cache.clear()
+            for name, value in changes.items():  # one attribute_change per attribute, as the activity data shows
+                if before.get(name) != value:
+                    self._log_profile("attribute_change", j, {name: {"from": before.get(name) or "", "to": value or ""}})
         return True
 
     def find_person(self, value: str, id_type: str = "id") -> int | None:
@@ -371,7 +431,7 @@ class Workspace:
 
     def iter_people(self) -> Iterator[dict]:
         """All live (not deleted) people, in cio_id order. Each item is `person(j)`."""
-        for j in range(self.people_count):
+        for j in range(self.slot_end):
             if self.is_live(j):
                 yield self.person(j)
 
@@ -394,7 +454,7 @@ class Workspace:
         return int.from_bytes(digest(self.seed, f"s{segment_id}", j, 8), "big") < threshold
 
     def segment_member_indices(self, segment_id: int) -> Iterator[int]:
-        for j in range(self.people_count):
+        for j in range(self.slot_end):
             if self.is_member(segment_id, j):
                 yield j
 
@@ -493,16 +553,27 @@ class Workspace:
                         last = metrics["undeliverable"] = sent + 3
                     elif h[11] < 235:
                         last = delivered = metrics["delivered"] = sent + h[12] % 60
+                # Live, human_opened, human_clicked and prefetch_opened are unix seconds like the rest, and each
+                # tracked link clicked adds link:<n> and (when counted as human) human_link:<n> (estuary/connectors
+                # source-customer-io/bruno/Messages/bare.yml).
                 if (delivered or mtype == "in_app") and h[14] < 110:
                     last = opened = metrics["opened"] = sent + 60 + int.from_bytes(h[14:17], "big") % (3 * DAY)
                     if mtype == "email" and h[15] < 90:
-                        metrics["human_opened"] = 1 + h[15] % 3
+                        metrics["human_opened"] = opened + h[15] % 3
                         if h[17] < 60:
-                            metrics["prefetch_opened"] = 1
+                            metrics["prefetch_opened"] = (delivered or sent) + 1
+                    last = max(metrics.values())
                 if opened and h[18] < 90:
-                    last = metrics["clicked"] = opened + 5 + h[18]
-                    if h[18] < 50:
-                        metrics["human_clicked"] = 1
+                    last = clicked = metrics["clicked"] = opened + 5 + h[18]
+                    human = h[18] < 50
+                    if human:
+                        metrics["human_clicked"] = clicked
+                    links = [1 + h[28] % 40] + ([41 + h[29] % 40] if h[29] < 70 else [])
+                    for n, link in enumerate(links):
+                        metrics[f"link:{link}"] = clicked + 30 * n
+                        if human:
+                            metrics[f"human_link:{link}"] = clicked + 30 * n
+                    last = max(metrics.values())
                     if h[19] < 60:
                         last = metrics["converted"] = opened + 3600 + h[19]
                 if mtype == "email" and delivered and h[24] < 6:
@@ -552,7 +623,7 @@ class Workspace:
         return "drafted" in msg["metrics"]
 
     def iter_messages(self, type: str | None = None, drafts: bool | None = False) -> Iterator[dict]:
-        """Ground truth: all messages of any age, newest first (the API's order).
+        """Ground truth: all messages of any age, newest first (the API's default order, see message_order).
 
         drafts=False (default, like the API default) excludes drafts, True yields only drafts, None yields all.
         """
@@ -582,13 +653,16 @@ class Workspace:
     def activity_head(self, i: int) -> tuple[bytes, str, int, bool]:
         """(hash, type, person slot, by a deleted person) without building the record."""
         h = digest(self.seed, "a", i)
+        logged = self._profile_activities.get(i)
+        if logged is not None:
+            return h, logged[0], logged[1], not self.is_live(logged[1])
         atype = ACT_TYPES[h[0]]
         if atype.startswith("_o:"):
             return h, atype, -1, False
         if self.deleted_people_count and h[1] < 10:
             return h, atype, self.people_count + int.from_bytes(h[2:6], "big") % self.deleted_people_count, True
         j = int.from_bytes(h[2:6], "big") % self.people_count if self.people_count else -1
-        return h, atype, j, False
+        return h, atype, j, j in self._gone_people  # a person deleted since: their activities are a deleted person's
 
     def activity(self, i: int) -> dict:
         h, atype, j, _deleted = self.activity_head(i)
@@ -619,6 +693,10 @@ class Workspace:
             if h[17] < 30:
                 data["action_id"] = 259 + h[17] % 3
             extra = {"delivery_id": did, "delivery_type": "email"}
+        elif i in self._profile_activities:
+            data = dict(self._profile_activities[i][2])
+            if atype == "attribute_change":
+                name = next(iter(data))
         elif atype == "attribute_change":
             name = ATTR_CHANGE_FIELDS[h[13] % len(ATTR_CHANGE_FIELDS)]
             change: dict = {"to": catalog.PLANS[h[14] % len(catalog.PLANS)] if name == "plan" else f"value-{h[15]}"}

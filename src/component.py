@@ -24,6 +24,7 @@ from customerio.errors import CustomerIoError
 from customerio.regions import API_URL_ENV
 from datasets import REGISTRY, RunContext
 from datasets.upgrade import TABLE_KEYS, upgrade_state
+from debug_recording import record_debug_run
 from memory import freeze_startup_objects, pin_mmap_threshold
 
 log = logging.getLogger("component")
@@ -66,6 +67,11 @@ class Component(ComponentBase):
                                 "configuration form.")
         return configuration
 
+    def _execute_with_vcr_recording(self):
+        # Keboola's debug mode: a bounded sample in real time instead of the library's full recording under a frozen
+        # clock (see debug_recording).
+        return record_debug_run(self._do_execute_action, Path(self.data_folder_path), self.configuration.action)
+
     def run(self) -> None:
         config = self._config(for_run=True)
         state = self._previous_state()
@@ -80,7 +86,7 @@ class Component(ComponentBase):
             estimates = _plan(ctx, datasets, state)
             for key, dataset in datasets.items():
                 estimate = estimates.get(key)
-                if budget.expired() or (estimate is not None and estimate.snapshot
+                if budget.expired() or (estimate is not None and estimate.snapshot and estimate.certain
                                         and not budget.fits(estimate.seconds)):
                     budget.leave(f"{key} (not started)")  # its state stays as the last run left it
                     continue
@@ -238,7 +244,7 @@ def check_data_folder(environ=os.environ, argv: list[str] | None = None) -> None
         raise UserException(f"The data folder {folder} has no config.json: put the configuration there (see "
                             "component_config/sample-config/config.json).")
     try:
-        json.loads(config.read_text(encoding="utf-8"))
+        document = json.loads(config.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         # Position and the parser's own short reason only: never the text around it (it may hold the key).
         raise UserException(f"The configuration file {config} is not valid JSON at line {exc.lineno}, column "
@@ -246,6 +252,20 @@ def check_data_folder(environ=os.environ, argv: list[str] | None = None) -> None
                             "cause.") from None
     except (OSError, ValueError):
         raise UserException(f"The configuration file {config} cannot be read as UTF-8 text: save it again.") from None
+    if not isinstance(document, dict) or document.get("action") in (None, "", "run"):  # sync actions write no file
+        check_output_folders(Path(folder))
+
+
+def check_output_folders(data: Path) -> None:
+    """out/ and out/tables/ must be writable by the user the process runs as (Keboola runs images as a non-root
+    ``--user uid:gid``): say so in one sentence rather than fail on the first table with a PermissionError."""
+    for folder in (data / "out", data / "out" / "tables"):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent  # a missing folder is created in its first existing parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserException(f"The folder {existing} is not writable by the user this component runs as (uid "
+                                f"{os.getuid()}): make {folder} writable for that user.")
 
 
 def main() -> int:
@@ -257,6 +277,14 @@ def main() -> int:
     except (UserException, CustomerIoError) as exc:
         # A user error: one sentence, no traceback.
         logging.getLogger("component").error("%s", exc)
+        return 1
+    except PermissionError as exc:
+        if not exc.filename:
+            logging.getLogger("component").exception("Unexpected error; please report it with the job id.")
+            return 2
+        # A file or folder the job's user may not write (the data folder, TMPDIR): the environment, not a bug.
+        logging.getLogger("component").error("The component may not write %s (permission denied for uid %s): make it "
+                                             "writable for the user the component runs as.", exc.filename, os.getuid())
         return 1
     except Exception:
         logging.getLogger("component").exception("Unexpected error; please report it with the job id.")

@@ -90,6 +90,7 @@ class MessagesSettings(_Settings):
     incremental_output: bool = False  # "Continue since last run"
     date_from: str = ""
     metrics_lookback_days: int = Field(default=30, ge=0, le=3650)
+    drafts: bool = False  # also read drafts (drafts=true) into message_drafts
 
     @model_validator(mode="before")
     @classmethod
@@ -175,6 +176,9 @@ class CustomersSettings(_Settings):
     mode: CustomersMode = CustomersMode.SEARCH
     attributes_layout: AttributesLayout = AttributesLayout.WIDE
     export_timeout_minutes: int = Field(default=120, ge=1, le=24 * 60)
+    # "Continue since last run": after a full read, read only the people the activity log names (search mode).
+    incremental_output: bool = False
+    full_refresh_days: int = Field(default=7, ge=1, le=365)  # a full read at least this often, as a safety net
 
     @field_validator("filters", mode="before")
     @classmethod

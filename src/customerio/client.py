@@ -62,6 +62,7 @@ from .errors import (
     UnreachableError,
 )
 from .rate_limiter import RateLimiter
+from .regions import other_region
 
 logger = logging.getLogger("customerio")
 
@@ -265,6 +266,11 @@ class CustomerIoClient:
         self._counters = dict.fromkeys(ClientStats.__dataclass_fields__, 0)
         self._logged_unreachable: set[tuple[str, str]] = set()  # (host, kind) already in the log
         self._unreachable: UnreachableError | None = None  # set once a call gave up on an unreachable host
+        # Customer.io does not redirect App API requests between regions, and a key of the other region gets a 401
+        # that reads like a bad key: on a 401 the other region is asked once (see _key_belongs_elsewhere).
+        self._other_region = other_region(base)  # (this region, the other, its URL) or None
+        self._region_lock = threading.Lock()
+        self._elsewhere: bool | None = None  # the other region's answer, once asked
 
     @staticmethod
     def _new_session(pool_size: int) -> requests.Session:
@@ -318,7 +324,32 @@ class CustomerIoClient:
             return DeferredPage(self._read_api_body(call, response), call.endpoint, lambda: self.request_json(
                 method, path, params=params, json_body=json_body))
 
-        return self._run(call, attempt, rate_limited=True)
+        try:
+            return self._run(call, attempt, rate_limited=True)
+        except AuthenticationError:
+            if self._other_region is not None and self._key_belongs_elsewhere():
+                region, other, _url = self._other_region
+                raise AuthenticationError.wrong_region(method, clean_path, region, other) from None
+            raise
+
+    def _key_belongs_elsewhere(self) -> bool:
+        """Whether the other region accepts the key: one GET /v1/segments there, asked once per client.
+
+        Any answer but 401 (a 403 of a limited key too) means the key is known there; no answer, or a 5xx, says
+        nothing, and the usual sentence stands."""
+        with self._region_lock:
+            if self._elsewhere is None:
+                _region, _other, url = self._other_region
+                self._limiter.acquire()
+                self._count(requests=1)
+                try:
+                    response = self._session.get(url + "/v1/segments", headers=self._api_headers, auth=self._auth,
+                                                 timeout=self._timeout)
+                    self._elsewhere = response.status_code != 401 and response.status_code < 500
+                    response.close()
+                except requests.RequestException:
+                    self._elsewhere = False
+            return self._elsewhere
 
     def paginate(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None,
                  start: str | None = None, defer_parse: bool = False) -> Iterator[Any]:

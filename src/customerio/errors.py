@@ -42,6 +42,13 @@ class AuthenticationError(CustomerIoError):
             "(Customer.io does not redirect between regions), and check that the key has not been revoked or deleted.",
             status=401, path=path)
 
+    @classmethod
+    def wrong_region(cls, method: str, path: str, region: str, other: str) -> AuthenticationError:
+        return cls(
+            f"Customer.io rejected the API key (401) for {method} {path} in the {region.upper()} region, but the "
+            f"{other.upper()} region accepts it: the workspace is in the {other.upper()} region, so set api_region "
+            f"(Region) to {other}.", status=401, path=path)
+
 
 class PermissionDeniedError(CustomerIoError):
     """403: the key may not read this endpoint (scope) or the caller's IP is not allowed."""

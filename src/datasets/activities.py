@@ -52,6 +52,7 @@ SINGLE_TABLE_SPEC = TableSpec(
     column_types=_TYPES,
     description="Customer.io activities of every selected type; data is JSON text.",
     kind=EVENTS,
+    json_fields=frozenset({"data"}),  # for the manifest's column description (flatten is told so where it runs)
 )
 
 

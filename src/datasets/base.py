@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from budget import Budget, Estimate, WorkspaceCounts, workspace_counts
 from customerio import CustomerIoClient
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
+from output.manifest import Changes, LoadPlan
 from output.naming import renamed_columns
 from progress import Progress
 
@@ -65,7 +66,9 @@ class Tables:
         self.columns: dict[str, list[str]] = dict(dataset_state.get("columns") or {})
 
     @contextmanager
-    def open(self, spec: TableSpec) -> Iterator[TableWriter]:
+    def open(self, spec: TableSpec, changes: Changes | None = None) -> Iterator[TableWriter]:
+        """``changes``: the file holds only changed rows (an incremental load with delete_where, see Changes); the
+        caller makes sure Storage already holds the table under ``spec.primary_key`` (``ctx.table_keys``)."""
         known = self.columns.get(spec.name, ())
         writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known)
         try:
@@ -76,8 +79,11 @@ class Tables:
         result = writer.close()
         report_renames(spec.name, result, known)
         if result.columns:
-            plan = load_plan(spec, incremental=self._ctx.incremental_load,
-                             stored_key=self._ctx.table_keys.get(spec.name))
+            if changes is not None:
+                plan = LoadPlan(incremental=True, primary_key=tuple(spec.primary_key), changes=changes)
+            else:
+                plan = load_plan(spec, incremental=self._ctx.incremental_load,
+                                 stored_key=self._ctx.table_keys.get(spec.name))
             if plan.key_change:
                 old_key = ", ".join(self._ctx.table_keys[spec.name]) or "none"
                 if spec.kind == EVENTS:

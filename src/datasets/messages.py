@@ -8,10 +8,27 @@ How the history is walked
 - Without a start date the first backfill walks back to HISTORY_FLOOR (2012-01-01: Customer.io workspaces exist
   since then): about 30 windows, one request each where nothing was sent, so nothing is lost however long a
   workspace paused sending. `date_from` bounds the backfill instead.
-- A window whose first page is full and says there is more splits what remains of it: the first page shows how
+- A window whose first page is full and says there is more may split what remains of it: the first page shows how
   densely its time is filled, and the rest of the window (up to the oldest second on that page, whose deliveries
   are all read again there) is cut into several shorter windows, each a chain of its own. So a backfill that finds
   its history in one or two windows still keeps several chains in flight, and few windows end in a partial page.
+  Splitting abandons the rest of the first chain, which is right only if the chain serves newest first. Nobody has
+  observed the order (the two live deliveries of estuary/connectors source-customer-io/bruno/Messages/page walk.yml
+  share one second; the spec has no sort parameter), so a window splits only when its pages prove it: the first
+  page sorted newest first and the next page entirely at or below the first page's oldest second. Otherwise the
+  chain is followed to its end: every delivery once, whatever the order.
+- Tokens are positions (`djIwOjE=` is `v20:1`, estuary/connectors source-customer-io/bruno/Messages/page walk
+  continued.yml): when deliveries change between pages a delivery can come twice, and an out-of-range token
+  silently restarts at page 1. Each chain writes a delivery once (a KeySet of the ids it wrote).
+- `metrics` holds, beside the named metrics, one `link:<n>` and one `human_link:<n>` key per tracked link clicked
+  (unix seconds; estuary/connectors source-customer-io/bruno/Messages/bare.yml). A column per link would grow the
+  table past Storage's column limit, so they go to the long table message_link_clicks, never to messages.
+- `get_tracked_responses=true` is sent on every request (free, changes nothing else: estuary/connectors
+  source-customer-io/bruno/Messages/tracked responses.yml); in-app survey answers land in `tracked_responses` as
+  JSON text.
+- `drafts=true` returns drafts only, disjoint from the sent deliveries (estuary/connectors
+  source-customer-io/bruno/Messages/drafts partition.yml): with `messages.drafts` they are read in full on every run
+  into message_drafts (a snapshot: a draft that is sent leaves it).
 - "Continue since last run" keeps the newest `created` seen per type in state; the next run reads from that mark
   minus `metrics_lookback_days`, so opens and clicks recorded after the last run refresh the rows.
 
@@ -22,7 +39,7 @@ the top the run covered (`newest`); the next run reads the new deliveries, then 
 read only when read to its end (the order of a window's pages is not known, so a part of it proves nothing), and a
 window stopped half-way comes back in windows half as long, so even a budget shorter than one window moves the
 backfill forward. A run stopped (or killed) at any moment skips nothing: a delivery read twice is one row in
-Storage.
+Storage. Drafts (a snapshot) are never stopped.
 
 Output is deterministic: rows go to one chain per (type, window, sub-window), merged newest first; how a window
 splits depends only on the data of its first page, never on timing.
@@ -30,7 +47,10 @@ splits depends only on the data of its first page, never on timing.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -42,6 +62,7 @@ from configuration import MessagesSettings, parse_date_from
 from output import EVENTS, TableSpec, TableWriter, flatten
 
 from .base import Dataset, RunContext, Tables
+from .keyset import KeySet
 from .marks import Marks
 
 log = logging.getLogger(__name__)
@@ -60,32 +81,63 @@ METRICS = ("created", "drafted", "attempted", "sent", "delivered", "opened", "cl
            "spammed", "unsubscribed", "dropped", "failed", "undeliverable", "human_opened", "human_clicked",
            "prefetch_opened", "prefetch_clicked")
 
+_COLUMNS = ("id", "deduplicate_id", "created", "type", "campaign_id", "newsletter_id", "broadcast_id",
+            "action_id", "parent_action_id", "content_id", "transactional_message_id", "customer_id",
+            "customer_identifiers_id", "customer_identifiers_email", "customer_identifiers_cio_id",
+            "recipient", "subject", "failure_message", "forgotten", "trigger_event_id", "msg_template_id",
+            *(f"metrics_{metric}" for metric in METRICS))
+_TYPES = {
+    "created": "INTEGER", "campaign_id": "INTEGER", "newsletter_id": "INTEGER", "broadcast_id": "INTEGER",
+    "action_id": "INTEGER", "parent_action_id": "INTEGER", "content_id": "INTEGER",
+    "transactional_message_id": "INTEGER", "msg_template_id": "INTEGER", "forgotten": "BOOLEAN",
+    **{f"metrics_{metric}": "INTEGER" for metric in METRICS},
+}
+# Live, human_opened/human_clicked/prefetch_opened are unix seconds like the other metrics, not counts as the spec
+# says (estuary/connectors source-customer-io/bruno/Messages/bare.yml).
+_DESCRIPTION = ("metrics_* are unix seconds of each event (human_* and prefetch_* too); tracked_responses is the "
+                "in-app survey answers as JSON; clicks per link are in message_link_clicks.")
+
 SPEC = TableSpec(
     name="messages",
     primary_key=("id",),
-    seed_columns=("id", "deduplicate_id", "created", "type", "campaign_id", "newsletter_id", "broadcast_id",
-                  "action_id", "parent_action_id", "content_id", "transactional_message_id", "customer_id",
-                  "customer_identifiers_id", "customer_identifiers_email", "customer_identifiers_cio_id",
-                  "recipient", "subject", "failure_message", "forgotten", "trigger_event_id", "msg_template_id",
-                  *(f"metrics_{metric}" for metric in METRICS)),
-    column_types={
-        "created": "INTEGER", "campaign_id": "INTEGER", "newsletter_id": "INTEGER", "broadcast_id": "INTEGER",
-        "action_id": "INTEGER", "parent_action_id": "INTEGER", "content_id": "INTEGER",
-        "transactional_message_id": "INTEGER", "msg_template_id": "INTEGER", "forgotten": "BOOLEAN",
-        **{f"metrics_{metric}": "INTEGER" for metric in METRICS},
-    },
-    description="Customer.io deliveries. metrics_* are unix seconds of each event (human_*/prefetch_* are counts).",
+    seed_columns=_COLUMNS,
+    column_types=_TYPES,
+    description=f"Customer.io deliveries. {_DESCRIPTION}",
+    kind=EVENTS,
+    json_fields=frozenset({"tracked_responses"}),
+)
+
+# Drafts are read in full on every run: a draft that is sent leaves the drafts list, so the table is a snapshot.
+DRAFTS_SPEC = TableSpec(
+    name="message_drafts",
+    primary_key=("id",),
+    seed_columns=_COLUMNS,
+    column_types=_TYPES,
+    description=f"Customer.io draft deliveries (drafts=true), read in full on every run. {_DESCRIPTION}",
+    json_fields=frozenset({"tracked_responses"}),
+)
+
+LINKS_SPEC = TableSpec(
+    name="message_link_clicks",
+    primary_key=("message_id", "link_id"),
+    seed_columns=("message_id", "link_id", "clicked", "human_clicked"),
+    column_types={"link_id": "INTEGER", "clicked": "INTEGER", "human_clicked": "INTEGER"},
+    description="Clicks per tracked link of each delivery (metrics link:<n> and human_link:<n>): unix seconds of "
+                "the click and of the click counted as human.",
     kind=EVENTS,
 )
+_LINK_KEY = re.compile(r"(human_)?link:(.+)")
+DRAFTS_PASS = 1_000  # chain keys of the drafts passes start here (apart from the types' passes in the link table)
 
 
 @dataclass(frozen=True)
 class Window:
-    key: tuple  # the chain key: (type index, window index, then one index per split), newest first
+    key: tuple  # the chain key: (pass index, window index, then one index per split), newest first
     message_type: str | None  # None: every type in one pass
     start: int
     end: int  # inclusive
     split: bool = True  # may cut what remains after its first page into several windows
+    drafts: bool = False  # drafts=true: drafts only (to message_drafts)
 
 
 class Messages(Dataset):
@@ -100,10 +152,11 @@ class Messages(Dataset):
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
         progress = ctx.progress("messages", steps="windows")
+        first_backfill: list[int] = []  # pass indexes read without a mark or a start date
         backfill = state.get("backfill") if ctx.incremental_load else None
         backfill = backfill if isinstance(backfill, dict) else {}
-        with tables.open(SPEC) as table:
-            walk = _Walk(ctx, table, progress, stoppable=ctx.incremental_load)
+        with tables.open(SPEC) as table, tables.open(LINKS_SPEC) as links, self._drafts_table(tables) as drafts:
+            walk = _Walk(ctx, {False: table, True: drafts}, links, progress, stoppable=ctx.incremental_load)
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
                 spans, newest = _pending(backfill.get(mark_key))
@@ -112,12 +165,16 @@ class Messages(Dataset):
                     log.info("messages%s: no start date; reading the whole history back to 2012-01-01.",
                              f" ({message_type})" if message_type else "")
                     lower = HISTORY_FLOOR
+                    first_backfill.append(type_index)
                 walk.add(windows_of(type_index, message_type, _ranges(lower, ctx.now, spans)))
+                if drafts is not None:
+                    since = self._lower_bound(settings, None, ctx.now) or HISTORY_FLOOR
+                    walk.add(windows(DRAFTS_PASS + type_index, message_type, ctx.now, since, drafts=True))
             read = walk.run()
             new_backfill: dict[str, dict] = {}
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
-                count, max_created = read.get(type_index, (0, 0))
+                count, max_created, min_created = read.get(type_index, (0, 0, 0))
                 marks.see(mark_key, max_created)
                 left = walk.left(type_index)
                 if left:
@@ -128,6 +185,8 @@ class Messages(Dataset):
                 # Per type only: with one pass the table's own line is the total (each total once).
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
                         f" ({message_type})" if message_type else "", f"{count:,}")
+                if type_index in first_backfill and not left:
+                    _log_history(message_type, count, min_created)
         new_state: dict = {"columns": tables.columns}
         if marks.enabled:
             new_state["marks"] = marks.state()
@@ -160,6 +219,9 @@ class Messages(Dataset):
                         advice="choose Incremental update, so that the backfill continues over runs, or a later "
                                "messages date_from")
 
+    def _drafts_table(self, tables: Tables):
+        return tables.open(DRAFTS_SPEC) if self.config.messages.drafts else contextlib.nullcontext()
+
     @staticmethod
     def _lower_bound(settings: MessagesSettings, mark: int | None, now: int) -> int | None:
         if mark:
@@ -169,14 +231,25 @@ class Messages(Dataset):
         return None
 
 
-def windows(type_index: int, message_type: str | None, now: int, lower: int,
-            size: int = WINDOW_SECONDS) -> list[Window]:
+def _log_history(message_type: str | None, count: int, oldest: int) -> None:
+    """How far back a first backfill found deliveries: whether Customer.io serves deliveries older than six months
+    at all is not documented (the docs only limit one request to six months), so the log says what was found."""
+    label = f" ({message_type})" if message_type else ""
+    if not count:
+        log.info("messages%s: the backfill found no deliveries back to 2012-01-01.", label)
+        return
+    day = datetime.fromtimestamp(oldest, UTC).strftime("%Y-%m-%d")
+    log.info("messages%s: the backfill found deliveries back to %s (the oldest Customer.io served).", label, day)
+
+
+def windows(type_index: int, message_type: str | None, now: int, lower: int, size: int = WINDOW_SECONDS, *,
+            drafts: bool = False) -> list[Window]:
     """[lower, now] in windows of at most ``size`` seconds (WINDOW_SECONDS, the API's maximum), newest first."""
     found: list[Window] = []
     end = now
     while end >= lower:
         start = max(lower, end - size + 1)
-        found.append(Window((type_index, len(found)), message_type, start, end))
+        found.append(Window((type_index, len(found)), message_type, start, end, drafts=drafts))
         end = start - 1
     return found
 
@@ -239,14 +312,16 @@ class _Until:
 
 class _Walk:
     """Reads windows as keyed tasks (lowest key first) on the run's workers; a window may add the windows it
-    splits into. ``run()`` returns {type index: (deliveries, newest created)}."""
+    splits into. ``run()`` returns {pass index: (deliveries, newest created, oldest created)}."""
 
-    def __init__(self, ctx: RunContext, table: TableWriter, progress, stoppable: bool = False) -> None:
+    def __init__(self, ctx: RunContext, tables: dict[bool, TableWriter | None], links: TableWriter,
+                 progress, stoppable: bool = False) -> None:
         self._ctx = ctx
-        self._table = table
+        self._tables = tables  # by Window.drafts
+        self._links = links
         self._progress = progress
         self._stoppable = stoppable  # the budget may stop it (installments: incremental load type only)
-        self._left: list[tuple[int, int, int, int]] = []  # (type index, start, end, window seconds) not read
+        self._left: list[tuple[int, int, int, int]] = []  # (pass index, start, end, window seconds) not read
         self._tasks: KeyedTasks = KeyedTasks(ctx.max_workers, name="messages")
         self._windows = 0
         self._lock = threading.Lock()  # windows are added from the tasks' threads: guards the count
@@ -259,11 +334,12 @@ class _Walk:
         for window in found:
             self._tasks.add(window.key, self._read, window)
 
-    def run(self) -> dict[int, tuple[int, int]]:
-        totals: dict[int, tuple[int, int]] = {}
-        for key, (rows, max_created) in self._tasks.run().items():
-            count, newest = totals.get(key[0], (0, 0))
-            totals[key[0]] = (count + rows, max(newest, max_created))
+    def run(self) -> dict[int, tuple[int, int, int]]:
+        totals: dict[int, tuple[int, int, int]] = {}
+        for key, (rows, max_created, min_created) in self._tasks.run().items():
+            count, newest, oldest = totals.get(key[0], (0, 0, 0))
+            totals[key[0]] = (count + rows, max(newest, max_created),
+                              min(oldest, min_created) if oldest and min_created else oldest or min_created)
         return totals
 
     def left(self, type_index: int) -> list[tuple[int, int, int]]:
@@ -278,38 +354,70 @@ class _Walk:
         with self._lock:
             self._left.append((window.key[0], window.start, window.end, max(1, length // 2) if started else length))
 
-    def _read(self, window: Window) -> tuple[int, int]:
-        if self._stoppable and self._ctx.budget.expired():
+    def _read(self, window: Window) -> tuple[int, int, int]:
+        stoppable = self._stoppable and not window.drafts  # drafts are a snapshot: read whole
+        if stoppable and self._ctx.budget.expired():
             self._leave(window, started=False)
             self._progress.step()
-            return 0, 0
-        params: dict = {"limit": PAGE_SIZE, "start_ts": window.start, "end_ts": window.end}
+            return 0, 0, 0
+        params: dict = {"limit": PAGE_SIZE, "start_ts": window.start, "end_ts": window.end,
+                        "get_tracked_responses": "true"}
         if window.message_type:
             params["type"] = window.message_type
+        if window.drafts:
+            params["drafts"] = "true"
+        table = self._tables[window.drafts]
         source = self._ctx.client.paginate("GET", "/v1/messages", params=params)
-        pages = _Until(source, self._ctx.budget, self._stoppable)
+        pages = _Until(source, self._ctx.budget, stoppable)
         try:
-            first = next(pages, None)
-            messages = (first.get("messages") or []) if first is not None else []
-            while first is not None and not messages and first.get("next"):  # an empty page that has `next`
-                first = next(pages, None)
-                messages = (first.get("messages") or []) if first is not None else []
-            if first is not None and first.get("next") and window.split:
+            first, messages = _next_page(pages)
+            if first is not None and first.get("next") and window.split and _newest_first(messages):
                 parts = split(window, messages, self._ctx.max_workers)
                 if parts:
+                    # The split abandons the rest of this chain: only when the next page goes on below the first.
                     cut = parts[0].end  # deliveries created at this second are read again by the newest part
-                    kept = [m for m in messages if (created := _created(m)) is None or created > cut]
-                    written = write_pages(self._table, window.key, [kept], self._progress)
-                    self.add(parts)
-                    self._progress.step()
-                    return written
-            written = write_pages(self._table, window.key, _chain([messages], _messages(pages)), self._progress)
+                    second, following = _next_page(pages)
+                    if pages.cut:  # stopped before the order was proved: the whole window is left for the next run
+                        written = write_pages(table, window.key, [messages], self._progress, self._links)
+                        self._leave(window, started=True)
+                        self._progress.step()
+                        return written
+                    if second is None or _continues_below(following, cut):
+                        kept = [m for m in messages if (created := _created(m)) is None or created > cut]
+                        written = write_pages(table, window.key, [kept], self._progress, self._links)
+                        self.add(parts)
+                        self._progress.step()
+                        return written
+                    log.debug("messages: window %s is not served newest first; following its chain.", window.key)
+                    messages = [*messages, *following]
+            written = write_pages(table, window.key, _chain([messages], _messages(pages)), self._progress,
+                                  self._links)
             if pages.cut:
                 self._leave(window, started=True)
         finally:
             source.close()
         self._progress.step()
         return written
+
+
+def _next_page(pages: Iterator[dict]) -> tuple[dict | None, list]:
+    """The next page that has deliveries or ends the chain (an empty page that has `next` is skipped)."""
+    page = next(pages, None)
+    messages = (page.get("messages") or []) if page is not None else []
+    while page is not None and not messages and page.get("next"):
+        page = next(pages, None)
+        messages = (page.get("messages") or []) if page is not None else []
+    return page, messages
+
+
+def _newest_first(messages: list) -> bool:
+    times = [_created(m) for m in messages]
+    return None not in times and all(newer >= older for newer, older in itertools.pairwise(times))
+
+
+def _continues_below(messages: list, cut: int) -> bool:
+    """The page after the first, sorted newest first and entirely at or below the first page's oldest second."""
+    return _newest_first(messages) and all(created <= cut for created in map(_created, messages))
 
 
 def split(window: Window, messages: list, workers: int) -> list[Window]:
@@ -341,23 +449,63 @@ def split(window: Window, messages: list, workers: int) -> list[Window]:
     return parts
 
 
-def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress) -> tuple[int, int]:
-    """Write the messages of ``pages`` (lists of deliveries) to the chain ``key + (0,)``; (rows, newest created)."""
-    chain = None
-    rows, max_created = 0, 0
+def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
+                links: TableWriter | None = None) -> tuple[int, int, int]:
+    """Write the deliveries of ``pages`` (lists of deliveries) to the chain ``key + (0,)`` of ``table`` and their
+    clicks per link to the same chain of ``links``; (rows, newest created, oldest created).
+
+    Each delivery once per chain: tokens are positions, so a delivery can come twice in one chain (data that changed
+    between pages, or a token out of range that restarts at page 1 and lands on the last page). Once per chain is
+    once per file: chains never share a delivery (their windows are disjoint in `created`, which never changes, and
+    passes in type), and a set per chain keeps the file the same whatever the chains' timing."""
+    chain = link_chain = None
+    seen = KeySet()
+    rows, max_created, min_created = 0, 0, 0
     for messages in pages:
-        if messages and chain is None:
-            chain = table.chain((*key, 0))
         for message in messages:
-            chain.write(flatten(message))
-            created = message.get("created")
-            if isinstance(created, int) and created > max_created:
-                max_created = created
-        rows += len(messages)
+            mid = message.get("id")
+            if mid is not None and not seen.add(str(mid)):
+                continue
+            if chain is None:
+                chain = table.chain((*key, 0))
+            clicks = _link_clicks(message)
+            if clicks:
+                message = {**message, "metrics": {k: v for k, v in message["metrics"].items()
+                                                  if not (isinstance(k, str) and _LINK_KEY.fullmatch(k))}}
+                if links is not None:
+                    if link_chain is None:
+                        link_chain = links.chain((*key, 0))
+                    for link_id, (clicked, human) in clicks.items():
+                        link_chain.write(flatten({"message_id": mid, "link_id": link_id, "clicked": clicked,
+                                                  "human_clicked": human}))
+            chain.write(flatten(message, json_fields=table.spec.json_fields))
+            rows += 1
+            created = _created(message)
+            if created is not None:
+                max_created = max(max_created, created)
+                min_created = min(min_created, created) if min_created else created
         progress.add(len(messages))
-    if chain is not None:
-        chain.close()
-    return rows, max_created
+    for open_chain in (chain, link_chain):
+        if open_chain is not None:
+            open_chain.close()
+    return rows, max_created, min_created
+
+
+def _link_clicks(message: dict) -> dict[str, tuple]:
+    """{link id: (clicked, human_clicked)} from the metrics' link:<n> and human_link:<n> keys, by link id order."""
+    metrics = message.get("metrics")
+    if not isinstance(metrics, dict):
+        return {}
+    clicks: dict[str, list] = {}
+    for name, value in metrics.items():
+        match = _LINK_KEY.fullmatch(name) if isinstance(name, str) and "link:" in name else None  # cheap test first
+        if match:
+            clicks.setdefault(match.group(2), [None, None])[1 if match.group(1) else 0] = value
+    return {link: tuple(values) for link, values in sorted(clicks.items(), key=lambda item: _link_order(item[0]))}
+
+
+def _link_order(link_id: str) -> tuple:
+    return (0, int(link_id), "") if link_id.isdigit() else (1, 0, link_id)
 
 
 def _messages(pages: Iterator[dict]) -> Iterator[list]:

@@ -1,7 +1,7 @@
 """Streaming CSV table writer: per-chain spool files, deterministic merge, dynamic columns.
 
 A table is written through one or more *chains* (``writer.chain(key)``). Each chain appends rows to its own
-spool files (in a hidden temporary folder next to ``tables_dir``), so a chain never waits for another and no row
+spool files (in a folder of the temporary directory, ``tempfile``/TMPDIR, never under /data), so a chain never waits for another and no row
 is held in memory. A chain writes its rows in the final column order as far as it knows it: the fixed columns
 (known columns from state, then seed columns, then primary-key columns), then the other keys it has seen, sorted.
 A row with a new key starts a new spool segment (see ``ChainWriter``). A closed chain of at most
@@ -81,6 +81,9 @@ class TableSpec:
     kind: str = SNAPSHOT
     # Fields (by flattened name) written whole as JSON text: objects that also arrive as JSON text (see flatten).
     json_fields: frozenset[str] = frozenset()
+    # Integer columns (by source key) that hold unix seconds beyond those the manifest knows by name (created,
+    # *_at, ...; see output.manifest.column_description): their manifest description says so.
+    time_columns: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isascii() and (c.isalnum() or c in "_-") for c in self.name):
@@ -90,6 +93,7 @@ class TableSpec:
         if self.kind not in KINDS:
             raise ValueError(f"Table kind {self.kind!r} of table {self.name} must be one of {sorted(KINDS)}.")
         object.__setattr__(self, "json_fields", frozenset(self.json_fields))
+        object.__setattr__(self, "time_columns", frozenset(self.time_columns))
         bad = {key: kind for key, kind in self.column_types.items() if kind not in DATA_TYPES}
         if bad:
             raise ValueError(f"Unknown column types {bad} for table {self.name}; use one of {sorted(DATA_TYPES)}.")
@@ -351,11 +355,10 @@ class TableWriter:
 
     def _ensure_spool_dir(self) -> Path:
         if self._spool_dir is None:
-            # Next to tables_dir (same filesystem, so the merged file is moved into place atomically) but outside
-            # it, so the platform never mistakes a spool for a table.
-            parent = self.tables_dir.parent
-            parent.mkdir(parents=True, exist_ok=True)
-            self._spool_dir = Path(tempfile.mkdtemp(prefix=f".spool-{self.spec.name}-", dir=parent))
+            # The temporary directory (TMPDIR; Keboola mounts a per-job host folder at /tmp, keboola/docker-bundle
+            # Container.php): the platform allows no arbitrary
+            # files in /data, and a spool is never mistaken for a table there.
+            self._spool_dir = Path(tempfile.mkdtemp(prefix=f"spool-{self.spec.name}-"))
         return self._spool_dir
 
     # -- finishing -----------------------------------------------------------------------------------------------
@@ -403,9 +406,21 @@ class TableWriter:
         columns = tuple(final)  # as segments hold them
         names = storage_column_names(final)
         clashes = renamed_clashes(final, names)
-        merged = self._ensure_spool_dir() / "merged.csv"
+        # The merge writes the table straight to its final path (no move: /tmp and /data are different filesystems,
+        # so a move would copy the whole file once more). Safe because Keboola reads out/tables only after the process
+        # exits 0: a run that fails or is killed during the merge loads nothing, and a failed merge removes its file.
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            rows = self._write_merged(chains, columns, names)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            raise
+        return TableResult(columns=final, names=names, rows=rows, clashes=clashes, path=self.path)
+
+    def _write_merged(self, chains: list[ChainWriter], columns: tuple[str, ...], names: list[str]) -> int:
         rows = 0
-        with open(merged, "wb") as binary:
+        with open(self.path, "wb") as binary:
             text = io.TextIOWrapper(binary, encoding=_ENCODING, errors=_ERRORS, newline="")
             writerow = _csv_writer(text.write).writerow
             writerow(names)
@@ -422,12 +437,7 @@ class TableWriter:
                         _copy_reordered(segment, columns, writerow)
             text.flush()
             text.detach()
-        self.tables_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(merged, self.path)
-        except OSError:  # tables_dir on another filesystem than its parent (a mount point)
-            shutil.move(merged, self.path)
-        return TableResult(columns=final, names=names, rows=rows, clashes=clashes, path=self.path)
+        return rows
 
     def abort(self) -> None:
         """Discard everything written so far (spool files); the table file is not written (idempotent)."""

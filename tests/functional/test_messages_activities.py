@@ -189,3 +189,37 @@ def test_unknown_activity_type_exits_1(server, tmp_path):
     assert result.code == 1
     assert "unknown activity type 'teleported'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- messages as the live API answers them
+
+@pytest.mark.parametrize("order", ["oldest", "unrelated"])
+def test_messages_every_delivery_once_whatever_the_order(tmp_path, order):
+    # The case in small: deliveries served oldest first or in no time order, one window; splitting at the
+    # first page's oldest delivery kept a page and lost the rest.
+    with SandboxServer(SandboxSettings(scenario="test", message_order=order, messages=30_000, message_days=1)) as srv:
+        result = run_component(make_data_dir(tmp_path, params(messages={})), srv.url)
+        assert result.code == 0, result.stderr
+        got = ids(result, "messages")
+        truth = {m["id"] for m in srv.workspace.iter_messages()}
+        assert len(got) == len(set(got)), "a delivery twice in one file"
+        assert set(got) == truth, f"{len(truth - set(got))} deliveries lost"
+
+
+def test_messages_link_clicks_drafts_and_tracked_responses(server, tmp_path):
+    result = run_component(make_data_dir(tmp_path, params(messages={"drafts": True})), server.url)
+    assert result.code == 0, result.stderr
+    truth = list(server.workspace.iter_messages())
+    header = list(result.csv("messages")[0])
+    assert not [column for column in header if "link" in column], "a column per link"
+    clicks = {(row["message_id"], row["link_id"]): row for row in result.csv("message_link_clicks")}
+    expected = {(m["id"], k.split(":", 1)[1]): v for m in truth for k, v in m["metrics"].items()
+                if k.startswith("link:")}
+    assert expected and {key: int(row["clicked"]) for key, row in clicks.items()} == expected
+    assert any(row["human_clicked"] for row in clicks.values())
+    drafts = {m["id"] for m in server.workspace.iter_messages(drafts=True)}
+    assert drafts and set(ids(result, "message_drafts")) == drafts
+    assert not drafts & set(ids(result, "messages"))
+    answered = [row for row in result.csv("messages") if row["tracked_responses"]]
+    assert answered and all(row["tracked_responses"].startswith("{") for row in answered)
+    assert {c["query"]["get_tracked_responses"] for c in requests_to(server, "/v1/messages")} == {"true"}

@@ -786,6 +786,21 @@ def test_resolve_base_url_reads_os_environ_by_default(monkeypatch):
     assert resolve_base_url("us") == "http://sandbox:9000"
 
 
+def test_the_other_region_only_for_the_two_region_urls():
+    from customerio.regions import other_region
+
+    assert other_region("https://api.customer.io", environ={}) == ("us", "eu", "https://api-eu.customer.io")
+    assert other_region("https://api-eu.customer.io/", environ={}) == ("eu", "us", "https://api.customer.io")
+    assert other_region("http://127.0.0.1:8080", environ={}) is None
+    custom = {"CUSTOMERIO_API_URL": "https://api.customer.io"}  # set by hand: no other region is asked
+    assert other_region("https://api.customer.io", environ=custom) is None
+    mapped = {"CUSTOMERIO_REGION_URLS": '{"us": "http://127.0.0.1:1/v1", "eu": "http://127.0.0.1:2"}'}
+    assert resolve_base_url("us", environ=mapped) == "http://127.0.0.1:1"
+    assert other_region("http://127.0.0.1:1", environ=mapped) == ("us", "eu", "http://127.0.0.1:2")
+    with pytest.raises(CustomerIoError, match="CUSTOMERIO_REGION_URLS"):
+        resolve_base_url("us", environ={"CUSTOMERIO_REGION_URLS": '{"us": "x"}'})
+
+
 def test_resolve_base_url_unknown_region():
     with pytest.raises(ValueError, match="'asia'"):
         resolve_base_url("asia", environ={})

@@ -493,15 +493,21 @@ def test_export_download_url_expires():
 
 
 # ---------------------------------------------------------------------- append
-def test_append_adds_newer_records_without_shifting_cursors(fresh, api):
+def test_append_adds_newer_records_and_shifts_positional_tokens(fresh, api):
+    # Live tokens are positions (estuary/connectors source-customer-io/bruno/Messages/page walk continued.yml):
+    # deliveries created between two pages of a window push the list down, so the next page repeats some.
     ws = fresh.workspace
     url = f"{fresh.url}/v1/messages"
     before_newest = next(ws.iter_messages(drafts=None))
-    page1 = api.get(url, params={"limit": 20}).json()
+    window = {"start_ts": ws.now() - 100 * 86_400, "end_ts": ws.now() + 3600}
+    page1 = api.get(url, params={"limit": 20, **window}).json()
     fresh.append("messages", 25)
-    page2 = api.get(url, params={"limit": 20, "start": page1["next"]}).json()
+    page2 = api.get(url, params={"limit": 20, **window, "start": page1["next"]}).json()
+    now_listed = [m["id"] for m in ws.iter_messages() if window["start_ts"] <= m["created"] <= window["end_ts"]]
     old_ids = [m["id"] for m in ws.iter_messages() if m["created"] <= before_newest["created"]]
-    assert [m["id"] for m in page1["messages"] + page2["messages"]] == old_ids[:40]
+    assert [m["id"] for m in page1["messages"]] == old_ids[:20]
+    assert [m["id"] for m in page2["messages"]] == now_listed[20:40]
+    assert len(now_listed) > len([i for i in old_ids if i in set(now_listed)]), "the append landed in the window"
     top = api.get(url, params={"limit": 1000}).json()["messages"]
     new = [m for m in top if m["id"] not in set(old_ids)]
     assert new and top[: len(new)] == new
@@ -769,3 +775,46 @@ def test_some_events_carry_a_flat_and_a_nested_key_that_meet_and_null_objects():
     events = [ws.activity(i)["data"] for i in range(ws.activities.total) if ws.activity(i)["type"] == "event"]
     assert any("product_id" in d and isinstance(d.get("product"), dict) and "id" in d["product"] for d in events)
     assert any("variant" in d and d["variant"] is None for d in events)
+
+
+# ---------------------------------------------------------------------- messages as the live API answers them
+def walk_messages(api, url: str, **params) -> list[dict]:
+    found, start = [], None
+    while True:
+        page = api.get(url, params={**params, **({"start": start} if start else {})}).json()
+        found += page["messages"]
+        if not page["next"]:
+            return found
+        start = page["next"]
+
+
+@pytest.mark.parametrize("order", ["newest", "oldest", "unrelated"])
+def test_message_order_is_a_setting_and_every_delivery_comes_once(order):
+    with SandboxServer(settings(message_order=order)) as srv, requests.Session() as s:
+        s.headers["Authorization"] = f"Bearer {KEY}"
+        ws = srv.workspace
+        window = {"start_ts": ws.now() - 150 * 86_400, "end_ts": ws.now(), "limit": 100}
+        got = [m["created"] for m in walk_messages(s, f"{srv.url}/v1/messages", **window)]
+        truth = [m["created"] for m in ws.iter_messages() if window["start_ts"] <= m["created"] <= window["end_ts"]]
+        assert sorted(got) == sorted(truth) and len(got) > 300
+        expected = {"newest": sorted(got, reverse=True), "oldest": sorted(got)}.get(order)
+        assert got == expected if expected else got not in (sorted(got), sorted(got, reverse=True))
+
+
+def test_a_message_token_out_of_range_restarts_at_page_1(server, api):
+    url = f"{server.url}/v1/messages"
+    deep = api.get(url, params={"limit": 200}).json()["next"]  # a position past every slack delivery of a week
+    week = {"start_ts": server.workspace.now() - 7 * 86_400, "end_ts": server.workspace.now(), "type": "slack"}
+    first = api.get(url, params={"limit": 200, **week}).json()
+    again = api.get(url, params={"limit": 200, **week, "start": deep}).json()
+    assert first["messages"] and again["messages"] == first["messages"]
+
+
+def test_message_metrics_hold_timestamps_and_link_keys(server, api):
+    messages = walk_messages(api, f"{server.url}/v1/messages", limit=1000)
+    human = [m["metrics"] for m in messages if "human_opened" in m["metrics"]]
+    assert human and all(m["human_opened"] >= m["opened"] > 1_000_000_000 for m in human)
+    clicked = [m["metrics"] for m in messages if "clicked" in m["metrics"]]
+    assert clicked and all(any(k.startswith("link:") for k in m) for m in clicked)
+    assert any(k.startswith("human_link:") for m in clicked for k in m)
+    assert all(m[k] >= m["clicked"] for m in clicked for k in m if "link:" in k)

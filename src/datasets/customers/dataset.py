@@ -13,10 +13,11 @@ from configuration import AttributesLayout, CustomersMode, CustomersSettings
 from customerio import response_part
 from customerio.errors import InvalidResponseError
 from output import to_json
+from output.manifest import Changes
 
 from ..base import Dataset, RunContext, Tables
 from ..keyset import KeySet
-from . import export
+from . import changes, export
 from .layout import (
     ATTRIBUTES_PATH,
     ATTRIBUTES_SPEC,
@@ -53,32 +54,55 @@ class Customers(Dataset):
                      "asks for by name, so customers.csv gets the identifier columns only. List attribute names in "
                      "'attributes' to export them.")
         spec = customers_spec(settings.attributes_layout, settings.attributes)
-        with tables.open(spec) as customers_writer:
+        specs = (spec, ATTRIBUTES_SPEC) if long_layout else (spec,)
+        previous = state.get("changes") if isinstance(state.get("changes"), dict) else None
+        changed = self._changed_since(ctx, settings, previous, specs)
+        self._changes_only = changed is not None
+        # With changes only, every changed person's rows are deleted from Storage first (delete_where on cio_id),
+        # then the rows read are loaded: a changed person is replaced, a gone one removed (see changes.py).
+        deletes = Changes("cio_id", tuple(changed)) if changed is not None else None
+        with tables.open(spec, deletes) as customers_writer:
             if long_layout:
-                with tables.open(ATTRIBUTES_SPEC) as attributes_writer:
-                    self._extract(ctx, settings, Output(customers_writer, attributes_writer, settings.attributes))
+                with tables.open(ATTRIBUTES_SPEC, deletes) as attributes_writer:
+                    self._extract(ctx, settings, Output(customers_writer, attributes_writer, settings.attributes),
+                                  changed)
             else:
-                self._extract(ctx, settings, Output(customers_writer, None, settings.attributes))
+                self._extract(ctx, settings, Output(customers_writer, None, settings.attributes), changed)
         self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
-        return {"columns": tables.columns}
+        new_state: dict = {"columns": tables.columns}
+        if self._continues(ctx, settings, quiet=True):
+            full_read_at = ctx.now if changed is None else previous["full_read_at"]
+            new_state["changes"] = {"mark": ctx.now, "full_read_at": full_read_at, "shape": changes.shape_of(settings)}
+        return new_state
 
     def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
-        """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people;
-        with a filter that is an upper bound). An export's cost is Customer.io's preparation time: not estimated."""
+        """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people).
+        An upper bound, never a refusal, with a filter or when the run may read only the people who changed. An
+        export's cost is Customer.io's preparation time: not estimated."""
         settings: CustomersSettings = self.config.customers
         counts = ctx.workspace_counts()
         if counts is None or settings.mode == CustomersMode.EXPORT:
             return None
         people = counts.people
         requests = -(-people // self.SEARCH_LIMIT) + -(-people // self.BATCH_SIZE)
-        return Estimate("customers", requests, counts.basis("people"), certain=not settings.filters,
+        may_read_changes_only = False
+        if self._continues(ctx, settings, quiet=True):
+            previous = state.get("changes") if isinstance(state.get("changes"), dict) else None
+            spec = customers_spec(settings.attributes_layout, settings.attributes)
+            specs = (spec, ATTRIBUTES_SPEC) if settings.attributes_layout == AttributesLayout.LONG else (spec,)
+            may_read_changes_only = changes.full_read_reason(
+                settings, previous, now=ctx.now, table_keys=ctx.table_keys,
+                keys={s.name: list(s.primary_key) for s in specs}) is None
+        return Estimate("customers", requests, counts.basis("people"),
+                        certain=not settings.filters and not may_read_changes_only,
                         advice="read customers by export (customers mode export), narrow the customers filter")
 
     def check_completeness(self, ctx: RunContext) -> None:
-        """An unfiltered read should hold the workspace's people (GET /v1/workspaces, cached up to 2 hours)."""
+        """An unfiltered read of everyone should hold the workspace's people (GET /v1/workspaces, cached up to 2
+        hours)."""
         counts = ctx.workspace_counts()
         result = ctx.table_results.get("customers")
-        if self.config.customers.filters or counts is None or result is None:
+        if self.config.customers.filters or getattr(self, "_changes_only", True) or counts is None or result is None:
             return
         if all(disagrees(result.rows, people) for people in counts.people_each):
             people = min(counts.people_each, key=lambda p: abs(p - result.rows))
@@ -87,8 +111,46 @@ class Customers(Dataset):
                         "on it, and run again if people were added or deleted in large numbers.",
                         f"{result.rows:,}", f"{people:,}")
 
-    def _extract(self, ctx: RunContext, settings: CustomersSettings, output: Output) -> None:
+    @staticmethod
+    def _continues(ctx: RunContext, settings: CustomersSettings, quiet: bool = False) -> bool:
+        """Whether 'Continue since last run' applies to this configuration (said once, when it does not)."""
+        if not settings.incremental_output:
+            return False
         if settings.mode == CustomersMode.EXPORT:
+            if not quiet:
+                log.info("customers: 'Continue since last run' works in search mode; export mode reads everyone on "
+                         "every run.")
+            return False
+        if not ctx.incremental_load:
+            if not quiet:
+                log.warning("customers: 'Continue since last run' needs the load type Incremental update (a Full "
+                            "load replaces the table on every run), so every run reads everyone.")
+            return False
+        return True
+
+    def _changed_since(self, ctx: RunContext, settings: CustomersSettings, previous: dict | None,
+                       specs: tuple) -> list[str] | None:
+        """The cio_ids of the people who changed since the last run, or None: this run reads everyone."""
+        if not self._continues(ctx, settings):
+            return None
+        reason = changes.full_read_reason(settings, previous, now=ctx.now, table_keys=ctx.table_keys,
+                                          keys={s.name: list(s.primary_key) for s in specs})
+        if reason is None:
+            changed, count = changes.changed_people(ctx.client, previous["mark"] - changes.OVERLAP_SECONDS,
+                                                    ctx.max_workers)
+            if len(changed) <= changes.MAX_CHANGED:
+                log.info("customers: %s profile activities since the last run name %s people; reading only them.",
+                         f"{count:,}", f"{len(changed):,}")
+                return changed
+            reason = f"more than {changes.MAX_CHANGED:,} people changed since the last run"
+        log.info("customers: reading everyone, as %s.", reason)
+        return None
+
+    def _extract(self, ctx: RunContext, settings: CustomersSettings, output: Output,
+                 changed: list[str] | None = None) -> None:
+        if changed is not None:
+            self._read_changed(ctx, settings, changed, output)
+        elif settings.mode == CustomersMode.EXPORT:
             export.run_export(ctx, settings, output, everyone=EVERYONE)
         else:
             self._search(ctx, settings.filter or EVERYONE, output)
@@ -159,6 +221,44 @@ class Customers(Dataset):
                     continue
                 people.append((cio_id, cell(item.get("id")), cell(item.get("email"))))
             yield people
+
+    # ----------------------------------------------------------------------------------------- changes only
+
+    def _read_changed(self, ctx: RunContext, settings: CustomersSettings, cio_ids: list[str], output: Output) -> None:
+        """Rows of the changed people who exist and match the filter; the others only leave Storage."""
+        wanted = sorted(changes.matching(ctx.client, settings.filter, cio_ids)) if settings.filter else cio_ids
+        progress = ctx.progress("customers", unit="people")
+        gone = _Counter()
+        with BoundedExecutor(ctx.max_workers, limit=max(1, 2 * ctx.max_workers), name="customers") as pool:
+            for index, start in enumerate(range(0, len(wanted), self.BATCH_SIZE)):
+                pool.submit(self._hydrate_changed, ctx, output.sink((index,)), wanted[start:start + self.BATCH_SIZE],
+                            gone, progress.add)
+        left = len(cio_ids) - len(wanted) + gone.value
+        if left:
+            log.info("customers: %s of them are deleted, merged into another person or outside the filter; their "
+                     "rows leave the table.", f"{left:,}")
+
+    def _hydrate_changed(self, ctx: RunContext, sink: RowSink, ids: list[str], gone: _Counter,
+                         report: Callable[[int], None]) -> None:
+        found = self._read_attributes(ctx, ids) if ids else {}
+        if len(found) < len(ids):  # asked once more: a person missing here is removed from Storage
+            found.update(self._read_attributes(ctx, [cio_id for cio_id in ids if cio_id not in found]))
+        for cio_id in ids:
+            customer = found.get(cio_id)
+            if customer is None:
+                gone.add(1)
+                continue
+            identifiers = customer.get("identifiers")
+            if isinstance(identifiers, dict):
+                person_id, email = cell(identifiers.get("id")), cell(identifiers.get("email"))
+            else:
+                attributes = customer.get("attributes") if isinstance(customer.get("attributes"), dict) else {}
+                person_id, email = cell(customer.get("id")), cell(attributes.get("email"))
+            devices = customer.get("devices")
+            sink.write(cio_id, person_id, email, cell(customer.get("unsubscribed")),
+                       "" if devices is None else to_json(devices), customer.get("attributes"))
+        sink.close()
+        report(len(ids))
 
     def _hydrate(self, ctx: RunContext, sink: RowSink, people: list[tuple[str, str, str]], missing: _Counter,
                  report: Callable[[int], None]) -> None:

@@ -78,9 +78,9 @@ def run_export(ctx: RunContext, settings: CustomersSettings, output: Output, *, 
                              clock=clock)
     total = export.get("total") if isinstance(export.get("total"), int) else None
     log.info("customers: export %s is ready%s; downloading.", export_id, f" ({total:,} people)" if total else "")
-    spool_dir = ctx.tables_dir.parent
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(prefix=".customers-export-", dir=spool_dir) as file:
+    # The temporary directory (TMPDIR; Keboola mounts a fresh /tmp per job), never /data: the platform's rule is no
+    # arbitrary files in the data folder. The file is read from there; only the table goes to out/tables.
+    with tempfile.TemporaryFile(prefix="customers-export-") as file:
         size = download_export(ctx, export_id, file, deadline, settings.export_timeout_minutes, sleep=sleep,
                                clock=clock)
         log.info("customers: export %s downloaded (%s bytes); writing the table.", export_id, f"{size:,}")

@@ -62,6 +62,7 @@ def customers_spec(layout: AttributesLayout, attributes: Sequence[str] = ()) -> 
         primary_key=("cio_id",),
         seed_columns=seeds,
         column_types={"unsubscribed": "BOOLEAN"},
+        json_fields=frozenset({"devices"}),  # written as JSON text by RowSink; the manifest describes it so
         description=f"Customer.io people: identifiers, unsubscribed flag, devices (JSON text); {what}.",
     )
 
