@@ -76,33 +76,35 @@ class Customers(Dataset):
         return new_state
 
     def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
-        """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people).
-        An upper bound, never a refusal, with a filter or when the run may read only the people who changed. An
-        export's cost is Customer.io's preparation time: not estimated."""
+        """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people;
+        with a filter an upper bound, which never refuses). Not estimated: an export (its cost is Customer.io's
+        preparation time) and a run that may read only the people who changed (the activity log says how many)."""
         settings: CustomersSettings = self.config.customers
-        counts = ctx.workspace_counts()
-        if counts is None or settings.mode == CustomersMode.EXPORT:
+        if settings.mode == CustomersMode.EXPORT:
             return None
-        people = counts.people
-        requests = -(-people // self.SEARCH_LIMIT) + -(-people // self.BATCH_SIZE)
-        may_read_changes_only = False
         if self._continues(ctx, settings, quiet=True):
             previous = state.get("changes") if isinstance(state.get("changes"), dict) else None
             spec = customers_spec(settings.attributes_layout, settings.attributes)
             specs = (spec, ATTRIBUTES_SPEC) if settings.attributes_layout == AttributesLayout.LONG else (spec,)
-            may_read_changes_only = changes.full_read_reason(
-                settings, previous, now=ctx.now, table_keys=ctx.table_keys,
-                keys={s.name: list(s.primary_key) for s in specs}) is None
-        return Estimate("customers", requests, counts.basis("people"),
-                        certain=not settings.filters and not may_read_changes_only,
+            if changes.full_read_reason(settings, previous, now=ctx.now, table_keys=ctx.table_keys,
+                                        keys={s.name: list(s.primary_key) for s in specs}) is None:
+                return None
+        counts = ctx.workspace_counts()
+        if counts is None:
+            return None
+        people = counts.people
+        requests = -(-people // self.SEARCH_LIMIT) + -(-people // self.BATCH_SIZE)
+        return Estimate("customers", requests, counts.basis("people"), certain=not settings.filters,
                         advice="read customers by export (customers mode export), narrow the customers filter")
 
     def check_completeness(self, ctx: RunContext) -> None:
         """An unfiltered read of everyone should hold the workspace's people (GET /v1/workspaces, cached up to 2
         hours)."""
-        counts = ctx.workspace_counts()
         result = ctx.table_results.get("customers")
-        if self.config.customers.filters or getattr(self, "_changes_only", True) or counts is None or result is None:
+        if self.config.customers.filters or getattr(self, "_changes_only", True) or result is None:
+            return
+        counts = ctx.workspace_counts()
+        if counts is None:
             return
         if all(disagrees(result.rows, people) for people in counts.people_each):
             people = min(counts.people_each, key=lambda p: abs(p - result.rows))
