@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MIN_PYTHON := 3.11
 VERSION_OF = -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 
-.PHONY: demo test lint unit functional bench clean venv check-python
+.PHONY: demo test lint unit functional bench clean venv check-python docs
 
 # Before anything is installed: the right Python, in one sentence (pip would fail deep inside otherwise).
 check-python:
@@ -34,6 +34,10 @@ demo: venv
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests
+
+# The form, the README's tables and the demo configuration, written from the datasets' registry.
+docs: venv
+	$(PY) scripts/generate_docs.py
 
 lint: venv
 	$(PY) -m ruff check .

@@ -314,8 +314,8 @@ def run_daily(datasets: list[str], scales: dict, workdir: Path) -> list[dict]:
             if dataset == "customers":
                 # The last full read a day ago; the people the day's profile activities name are read again (the
                 # bench scenario's attribute changes name random people, a few hundred a day at 100,000 people).
-                from configuration import CustomersSettings
                 from datasets.customers.changes import shape_of
+                from datasets.customers.settings import CustomersSettings
 
                 shape = shape_of(CustomersSettings(**section))
                 state = {dataset: {"changes": {"mark": mark, "full_read_at": mark, "shape": shape}},

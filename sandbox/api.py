@@ -252,9 +252,18 @@ class Api:
         if cur is None:
             pos, page, chain = 0, 1, next(self._chains)
         else:
-            pos, seg_in_cursor, _b, page, chain = cur
+            pos, seg_in_cursor, before, page, chain = cur
             if seg_in_cursor != sid:
                 raise ApiError(400, "invalid start token for this segment", code="invalid_parameter")
+            if self.settings.membership_overlap:
+                # QUIRK (opt-in): live tokens are positions, so a segment that gains people while it is paged lists
+                # again the last members of the page before (never back to that page's start: the walk advances).
+                back, seen = pos, 0
+                while back - 1 > before and seen < self.settings.membership_overlap:
+                    back -= 1
+                    seen += self.ws.is_member(sid, back)
+                pos = back
+        start = pos
         total = self.ws.slot_end
         identifiers: list[dict] = []
         ids: list[str] = []
@@ -269,7 +278,7 @@ class Api:
                     ids.append(pid or "")
                 j += 1
                 scanned += 1
-        nxt = self._next(req, TAG_MEMBERSHIP, j >= total, j, sid, 0, page, chain)
+        nxt = self._next(req, TAG_MEMBERSHIP, j >= total, j, sid, start, page, chain)
         return json_response({"identifiers": identifiers, "ids": ids, "next": nxt, "segment_id": sid})
 
     # ------------------------------------------------------------------ messages

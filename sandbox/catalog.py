@@ -391,9 +391,21 @@ def segments(count: int) -> list[dict]:
                 "updated_at": created + 3600 * (k + 1),
             }
         )
-    for s in out:
+    for n, s in enumerate(out):
         s["deduplicate_id"] = f"{s['id']}:{s['updated_at']}"
+        s["conditions"] = segment_conditions(n)
     return out
+
+
+def segment_conditions(n: int) -> dict:
+    """QUIRK: every live segment carries `conditions`, a nested predicate tree the spec does not list, whose shape
+    varies by segment (estuary/connectors source-customer-io/bruno/Snapshots/segments.yml, VERIFIED)."""
+    attribute = {"attribute": {"field": "plan_name", "operator": "eq", "value": ["trial", "premium", "free"][n % 3]}}
+    event = {"event": {"filters": {"and": [{"field": "to", "inverse": False, "operator": "exists", "value": ""}]},
+                       "id": n + 1, "name": "cio_id", "type": "attribute_change"},
+             "inverse": False, "times": 1, "within": 2592000 * (n % 2)}
+    shapes = [{"and": [event]}, {"or": [attribute, {"not": event}]}, {"not": attribute}, attribute]
+    return shapes[n % len(shapes)]
 
 
 def segment_weights(count: int) -> list[float]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import threading
 
-from . import catalog
+from . import catalog, design_studio
 from .util import digest
 
 ACTION_PAGE_SIZE = 10  # GET /v1/campaigns/{id}/actions: fixed page size (maxItems 10), no limit parameter
@@ -39,7 +39,7 @@ def _deduplicate(record: dict, updated_key: str = "updated") -> None:
 
 
 def message_template(kind: str, ident: int, channel: str, created: int, language: str = "", name: str = "") -> dict:
-    """One action / content in the shape of its channel (reference part 1 §4.1: email, SMS, WhatsApp, webhook)."""
+    """One action / content in the shape of its channel (App API reference, campaign actions: email, SMS, WhatsApp, webhook)."""
     base = {"id": ident, "name": name or f"{channel.title()} message {ident}", "type": channel, "created": created,
             "updated": created + 3600, "sending_state": "automatic" if ident % 5 else "draft", "language": language,
             "layout": "", "headers": "[]"}
@@ -79,6 +79,7 @@ class Entities:
         self.sender_identities = self._senders(settings.sender_identities)
         self.subscription_topics = copy.deepcopy(list(SUBSCRIPTION_TOPICS))
         self.subscription_channels = copy.deepcopy(list(SUBSCRIPTION_CHANNELS))
+        self.design_studio = design_studio.build(settings.design_studio_emails, settings.design_studio_components)
         self.workspaces = copy.deepcopy(list(WORKSPACES))
         self.reporting_webhooks = copy.deepcopy(list(REPORTING_WEBHOOKS))
         self.snippets = copy.deepcopy(list(SNIPPETS))

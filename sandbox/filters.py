@@ -1,6 +1,6 @@
 """The Customer.io people filter language: validation (with JSON pointers) and evaluation.
 
-Grammar (reference §4.4): a node is an object with exactly one key of
+Grammar (App API reference, POST /v1/customers `filter`): a node is an object with exactly one key of
 `and` [nodes], `or` [nodes], `not` node, `segment` {"id": int}, `attribute` {"field", "operator": eq|exists, "value"}.
 """
 

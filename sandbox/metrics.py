@@ -1,4 +1,4 @@
-"""The metrics endpoints (reference part 2 §7) with both parameter styles and their rules.
+"""The metrics endpoints (App API reference, https://docs.customer.io/api/app/) with both parameter styles and their rules.
 
 - `version=2` (campaigns and campaign actions only): `res` (hours|hourly|days|daily|weeks|weekly|months|monthly),
   `start`, `end` (unix, required; 400 without them; `end` at most 10 years after `start`), `tz` (default UTC).

@@ -74,12 +74,15 @@ class SandboxSettings:
     objects_per_type: int = 12
     relationships_per_object: int = 3  # people related to an object: 0 .. 4x this, varying per object
     sender_identities: int = 7
+    design_studio_emails: int = 9  # Design Studio emails (3 folders; components below)
+    design_studio_components: int = 4
     suppressions: int = 1203  # bounces; blocks a third, spam reports a seventh, invalid emails none
     empty_page_every: int = 0  # QUIRK frequency: every Kth page of a chain is empty but has `next`; 0 = 7/5/3
     search_overlap: int = 0  # QUIRK (opt-in): each customers search page after the first repeats this many people
     # GET /v1/messages order within a window: newest (created, newest first), oldest, or unrelated to time. The
     # live order was never observed; the component must read every delivery once under each.
     message_order: str = "newest"
+    membership_overlap: int = 0  # QUIRK (opt-in): each membership page after the first repeats this many members
 
     @classmethod
     def for_scenario(cls, scenario: str = "test", **overrides) -> SandboxSettings:

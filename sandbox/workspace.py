@@ -163,6 +163,10 @@ class Workspace:
         self._segments = catalog.segments(max(0, settings.segments))
         densities = catalog.segment_densities(len(self._segments), self.people_count, settings.membership)
         self._thresholds = {s["id"]: int(d * (1 << 64)) for s, d in zip(self._segments, densities, strict=True)}
+        # QUIRK: a segment whose state is not "finished" is being rebuilt and answers a partial roster with a 200:
+        # only the people up to its progress (half when progress is null) are members so far.
+        self._built_upto = {s["id"]: self.people_count * (50 if s["progress"] is None else s["progress"]) // 100
+                            for s in self._segments if s.get("state") != "finished"}
         self._deleted_segments: set[int] = set()
         # Changes made between runs through the admin API (nothing else is stored per record).
         self._gone_people: set[int] = set()  # live slots deleted since the start
@@ -449,7 +453,7 @@ class Workspace:
         threshold = self._thresholds.get(segment_id, 0)
         if not threshold or segment_id in self._deleted_segments or not self.is_live(j):
             return False
-        if (segment_id, j) in self._left_segments:
+        if (segment_id, j) in self._left_segments or j >= self._built_upto.get(segment_id, j + 1):
             return False
         return int.from_bytes(digest(self.seed, f"s{segment_id}", j, 8), "big") < threshold
 

@@ -19,11 +19,13 @@ from keboola.component.sync_actions import MessageType, SelectElement, Validatio
 
 from budget import Budget, Estimate
 from configuration import Configuration, ConfigurationError, load_configuration
-from customerio import CustomerIoClient, RateLimiter, resolve_base_url, response_part
+from customerio import CustomerIoClient, RateLimiter, resolve_base_url
 from customerio.errors import CustomerIoError
 from customerio.regions import API_URL_ENV
-from datasets import REGISTRY, RunContext
-from datasets.upgrade import TABLE_KEYS, upgrade_state
+from datasets import REGISTRY, RunContext, run_dataset
+from datasets.catalogue import SEGMENTS
+from datasets.declared import read_rows
+from datasets.upgrade import COLUMN_NAMES, TABLE_KEYS, upgrade_state
 from debug_recording import record_debug_run
 from memory import freeze_startup_objects, pin_mmap_threshold
 
@@ -40,6 +42,11 @@ DEFAULT_MAX_RETRY_SECONDS = 600.0
 # so that even under a storm of 429s the user reads a sentence instead of a platform timeout.
 SYNC_ACTION_RETRY_SECONDS = 15.0
 SYNC_ACTION_READ_TIMEOUT = 8.0
+# Customer.io's App API allows 10 requests per second per workspace (https://docs.customer.io/api/app/, "Rate
+# limits"); one limiter shared by every thread of the run keeps to it. The workers keep enough requests in flight
+# to reach that rate despite each request's round trip; every dataset gets both through the RunContext.
+REQUESTS_PER_SECOND = 10.0
+WORKERS = 8
 
 
 class Component(ComponentBase):
@@ -80,8 +87,9 @@ class Component(ComponentBase):
         budget = Budget.of_minutes(config.max_run_minutes)
         with self._client(config) as client:
             ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
-                             incremental_load=config.incremental_output, now=int(time.time()),
-                             table_keys=_table_keys(state.get(TABLE_KEYS)), budget=budget)
+                             incremental_load=config.incremental_output, now=int(time.time()), max_workers=WORKERS,
+                             table_keys=_table_keys(state.get(TABLE_KEYS)),
+                             column_names=_column_names(state.get(COLUMN_NAMES)), budget=budget)
             datasets = {key: REGISTRY[key](config) for key in config.enabled_datasets()}
             estimates = _plan(ctx, datasets, state)
             for key, dataset in datasets.items():
@@ -92,9 +100,10 @@ class Component(ComponentBase):
                     continue
                 log.info("Extracting %s.", key)
                 previous = state.get(key)
-                new_state[key] = dataset.run(ctx, previous if isinstance(previous, dict) else {})
+                new_state[key] = run_dataset(dataset, ctx, previous if isinstance(previous, dict) else {})
                 dataset.check_completeness(ctx)
             new_state[TABLE_KEYS] = ctx.table_keys
+            new_state[COLUMN_NAMES] = ctx.column_names
         if config.incremental_output and not _any_known_columns(state):
             log.warning("This run knew no table columns from an earlier run (a first run, or after Reset state): if "
                         "a Storage table already has columns this run does not write, Storage refuses the load ('Some "
@@ -143,7 +152,7 @@ class Component(ComponentBase):
         """One cheap request shared by the sync actions; errors become the sentence a run would print."""
         with self._client(config, sync_action=True) as client:
             try:
-                return response_part(client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
+                return list(read_rows(client, SEGMENTS, {}))  # the segments declaration, as a run reads it
             except CustomerIoError as exc:
                 raise UserException(str(exc)) from None
 
@@ -166,7 +175,7 @@ class Component(ComponentBase):
             read_timeout = min(read_timeout, SYNC_ACTION_READ_TIMEOUT)
             retry_seconds = min(retry_seconds, SYNC_ACTION_RETRY_SECONDS)
         return CustomerIoClient(config.api_secret, resolve_base_url(config.api_region.value),
-                                rate_limiter=RateLimiter(10.0), timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
+                                rate_limiter=RateLimiter(REQUESTS_PER_SECOND), timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
                                 max_retry_seconds=retry_seconds)
 
 
@@ -194,6 +203,13 @@ def _table_keys(value: object) -> dict[str, list[str]]:
     if not isinstance(value, dict):
         return {}
     return {str(table): [str(k) for k in key] for table, key in value.items() if isinstance(key, list)}
+
+
+def _column_names(value: object) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(table): {str(k): str(v) for k, v in names.items()} for table, names in value.items()
+            if isinstance(names, dict)}
 
 
 def _seconds_from_env(name: str, default: float) -> float:

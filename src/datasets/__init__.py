@@ -1,25 +1,30 @@
 """The datasets. REGISTRY maps a configuration key to its dataset, in run order (see registry.py).
 
 A dataset that lists an endpoint (or one endpoint per parent record) is a declaration in catalogue.py and
-registers as ``Flag(DECLARATION)``; a dataset with real logic is a module or package with its own settings
-section and registers as ``Section(key, "module:Class")``.
+registers as ``Flag(DECLARATION)``; a dataset with code is a ``Dataset`` subclass that carries its key and its
+settings model, and registers as the class itself.
 """
 
 from __future__ import annotations
 
 from . import catalogue
-from .base import Dataset, RunContext
-from .registry import Flag, Registry, Section
+from .activities import Activities
+from .base import Dataset, RunContext, run_dataset
+from .customers import Customers
+from .messages import Messages
+from .metrics import Metrics
+from .registry import Flag, Registry
+from .segment_membership import SegmentMembership
 
 REGISTRY = Registry(
     Flag(catalogue.CAMPAIGNS),
     Flag(catalogue.SEGMENTS),
-    Section("messages", "datasets.messages:Messages"),
-    Section("activities", "datasets.activities:Activities"),
-    Section("customers", "datasets.customers:Customers"),
-    Section("segment_membership", "datasets.segment_membership:SegmentMembership"),
-    Section("metrics", "datasets.metrics:Metrics"),
+    Messages,
+    Activities,
+    Customers,
+    SegmentMembership,
+    Metrics,
     *(Flag(declaration) for declaration in catalogue.CATALOGUE),
 )
 
-__all__ = ["REGISTRY", "Dataset", "Flag", "Registry", "RunContext", "Section"]
+__all__ = ["REGISTRY", "Dataset", "Flag", "Registry", "RunContext", "run_dataset"]

@@ -20,18 +20,23 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from contextlib import ExitStack
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
 
 from concurrency import KeyedTasks
-from configuration import ActivitiesSettings, ActivityMode
-from customerio.catalog import api_activity_type
 from customerio.errors import BadRequestError
+from customerio.types import ACTIVITY_TYPES, api_activity_type, is_activity_type
 from output import EVENTS, TableSpec, flatten, table_name
 
 from .base import Dataset, RunContext, Tables
 from .keyset import KeySet
 from .marks import Marks
+from .settings import Settings, string_list
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +67,58 @@ def parsed_spec(activity_type: str, name: str) -> TableSpec:
                      kind=EVENTS)
 
 
+class ActivityMode(StrEnum):
+    PARSED_DATA = "PARSED_DATA"
+    SINGLE_TABLE = "SINGLE_TABLE"
+
+
+class ActivitiesSettings(Settings):
+    types: list[str] = Field(default_factory=list)
+    mode: ActivityMode = ActivityMode.PARSED_DATA
+    # The UI has always saved `delete`; the older code read `deleted` (and so never honoured it). Both work.
+    delete: bool = Field(default=False, validation_alias="delete")
+    incremental_output: bool = False
+    # "Continue since last run" re-reads this much before the last run's mark: activities that reach Customer.io
+    # late (devices send their events when back online) are read if they are at most this much older than the mark.
+    overlap_minutes: int = Field(default=60, ge=0, le=30 * 24 * 60)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deleted_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "delete" not in data and "deleted" in data:
+            data = {**data, "delete": data["deleted"]}
+        return data
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _types(cls, value: Any) -> list[str]:
+        types = string_list(value)
+        for name in types:
+            if not is_activity_type(name):
+                close = difflib.get_close_matches(name, ACTIVITY_TYPES, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise ValueError(f"unknown activity type '{name}'; use a type from the list in the configuration "
+                                 f"form or an object form such as '_o:1:create'.{hint}")
+        # Compared as the type the API is asked for: `secondary:delivered_email` is `delivered_email`, and both would
+        # read the same activities twice.
+        kept: dict[str, str] = {}
+        for name in types:
+            first = kept.setdefault(api_activity_type(name), name)
+            if first != name:
+                log.warning("Activity type '%s' is the same type as '%s'; it is read once, as '%s'.", name, first,
+                            first)
+        return list(kept.values())
+
+
 class Activities(Dataset):
     key = "activities"
+    settings = ActivitiesSettings
+    access = "access to People (activities)"
+    full_load_replaces = "the Storage tables with only the newest activities"
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: ActivitiesSettings = self.config.activities
         incremental = settings.incremental_output
-        if incremental and not ctx.incremental_load:
-            log.warning("activities: 'Continue since last run' with Full load replaces the Storage tables with only "
-                        "the newest activities on every run; choose Incremental update to accumulate them.")
         marks = Marks(state, enabled=incremental, now=ctx.now)
         last_run = state.get("last_run")
         if incremental and last_run and ctx.now - int(last_run) > RETENTION_SECONDS:
@@ -107,15 +155,12 @@ class Activities(Dataset):
         if settings.mode is ActivityMode.SINGLE_TABLE and len(self._counts) > 1:
             # Per type, in the configured order (the chains finish in any order); one table's total is logged once.
             log.info("activities: %s.", ", ".join(f"{self._counts.get(t, 0):,} {t}" for t in settings.types))
-        new_state: dict = {"columns": self._tables.columns}
-        if incremental:
-            new_state["marks"] = marks.state()
-            new_state["last_run"] = ctx.now
-        if self._left:
-            new_state["resume"] = {key: self._left[key] for key in sorted(self._left)}
+        resume = {key: self._left[key] for key in sorted(self._left)} if self._left else None
+        if resume:
             ctx.budget.leave("activities: " + ", ".join(f"{key if key != ALL_TYPES else 'all types'} from a saved cursor"
-                                                        for key in sorted(self._left)))
-        return new_state
+                                                        for key in resume))
+        return self._tables.new_state(marks=marks.state() if incremental else None,
+                                      last_run=ctx.now if incremental else None, resume=resume)
 
     def _read(self, index: int, activity_type: str | None, marks: Marks) -> None:
         """Read one chain: the newest activities down to the mark, then what an earlier run left (saved cursors);

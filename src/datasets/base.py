@@ -9,33 +9,58 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from budget import Budget, Estimate, WorkspaceCounts, workspace_counts
 from customerio import CustomerIoClient
+from customerio.errors import PermissionDeniedError
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
 from output.manifest import Changes, LoadPlan
-from output.naming import renamed_columns
+from output.naming import earlier_column_names, renamed_columns
 from progress import Progress
+
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 RENAMES_SHOWN = 10  # renamed columns named in the log line; the manifest describes all of them
 
 
+class ManifestWriter(Protocol):
+    """The part of keboola.component a dataset uses: manifests (through output.write_manifest), nothing else. The
+    manifest is written by output.manifest itself, in the format the library would choose (legacy or not)."""
+
+    is_legacy_queue: bool
+
+    def create_out_table_definition(self, name: str, **kwargs: Any) -> Any: ...
+
+    def _expects_legacy_manifest(self) -> bool: ...
+
+
 @dataclass
 class RunContext:
     client: CustomerIoClient
-    component: Any  # keboola.component.CommonInterface: writes manifests
+    component: ManifestWriter  # what writes the manifests (the component: keboola.component.CommonInterface)
     tables_dir: Path
     incremental_load: bool  # the load type of every table (manifest incremental flag + primary key)
     now: int  # the run's clock, unix seconds; one value for the whole run
-    max_workers: int = 8
+    max_workers: int = 8  # request threads (the component sets it once for the run)
     progress_interval: float = 30.0
     table_results: dict[str, Any] = field(default_factory=dict)
     # The primary key of each Storage table as the last successful runs left it (state "table_keys"; a table not in
     # it: unknown). Tables.open updates it for every table it writes; the component saves it with the state.
     table_keys: dict[str, list[str]] = field(default_factory=dict)
+    # The renamed columns of each Storage table, {table: {source key: Storage name}} (state "column_names"): a column
+    # keeps the name it was first written with. Tables.open reads and updates it; the component saves it.
+    column_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Parent listings read in this run (declared.shared_scopes): each parent is listed once and shared.
+    listings: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks submitted at most at once: twice the workers keeps every worker busy while the next one is
+        submitted, and bounds what the tasks in flight hold in memory."""
+        return 2 * max(1, self.max_workers)
     # The run's time budget (max_run_minutes): datasets ask it before starting work; see src/budget.py.
     budget: Budget = field(default_factory=Budget)
     _counts: list = field(default_factory=list, repr=False)  # [WorkspaceCounts | None] once asked
@@ -65,12 +90,18 @@ class Tables:
         self._ctx = ctx
         self.columns: dict[str, list[str]] = dict(dataset_state.get("columns") or {})
 
+    def new_state(self, **parts: Any) -> dict:
+        """The dataset's new state, one shape for every dataset: ``columns`` (every table's final columns), then the
+        dataset's own parts in the order given (``marks``, ``last_run``, ...); a part that is None is left out. The
+        JSON is the same as every earlier version saved."""
+        return {"columns": self.columns, **{key: value for key, value in parts.items() if value is not None}}
+
     @contextmanager
     def open(self, spec: TableSpec, changes: Changes | None = None) -> Iterator[TableWriter]:
         """``changes``: the file holds only changed rows (an incremental load with delete_where, see Changes); the
         caller makes sure Storage already holds the table under ``spec.primary_key`` (``ctx.table_keys``)."""
         known = self.columns.get(spec.name, ())
-        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known)
+        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known, known_names=self._kept_names(spec, known))
         try:
             yield writer
         except BaseException:
@@ -96,8 +127,21 @@ class Tables:
             write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load, plan=plan)
             self.columns[spec.name] = list(result.columns)
             self._ctx.table_keys[spec.name] = list(plan.primary_key)
+            self._ctx.column_names[spec.name] = renamed_columns(result.columns, result.names)
         self._ctx.table_results[spec.name] = result
         log.info("Table %s: %s row%s.", spec.name, f"{result.rows:,}", "" if result.rows == 1 else "s")
+
+
+    def _kept_names(self, spec: TableSpec, known: Any) -> dict[str, str]:
+        """The Storage names of the known columns: as state recorded them, or, for a table written before names were
+        recorded, as the naming rule of then gave them (before transliteration: ``straße`` -> ``stra_e``)."""
+        recorded = self._ctx.column_names
+        if not known:
+            return {}
+        if spec.name in recorded:
+            renamed = recorded[spec.name]
+            return {key: renamed.get(key, key) for key in known}
+        return dict(zip(known, earlier_column_names(list(known)), strict=True))
 
 
 def report_renames(table: str, result: Any, known: Any) -> None:
@@ -118,6 +162,12 @@ def report_renames(table: str, result: Any, known: Any) -> None:
 
 class Dataset(ABC):
     key: ClassVar[str]  # configuration key and state key
+    settings: ClassVar[type[Settings]]  # the model of its settings section (a dataset with code; not a declaration)
+    title: ClassVar[str] = ""  # how a sentence names it ("deliveries (messages)"); default: the key with spaces
+    access: ClassVar[str] = "access to this data"  # what to grant the key when Customer.io answers 403
+    # What a full load replaces when "Continue since last run" is on ("the Storage table with only the newest
+    # deliveries"): the run warns that the table will not accumulate. "" = the dataset keeps its history anyway.
+    full_load_replaces: ClassVar[str] = ""
 
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration
@@ -134,3 +184,20 @@ class Dataset(ABC):
     @abstractmethod
     def run(self, ctx: RunContext, state: dict) -> dict:
         """Fetch and write this dataset's tables; return its new state (only kept if the whole run succeeds)."""
+
+
+def run_dataset(dataset: Dataset, ctx: RunContext, state: dict) -> dict:
+    """Run one dataset, with the warnings every dataset shares. A 403 anywhere in it (its own endpoint, a parent's, a child's) becomes the one sentence that
+    names the dataset and the access to grant: the same policy for every dataset, in this one place."""
+    settings = getattr(dataset.config, dataset.key, None)
+    if dataset.full_load_replaces and getattr(settings, "incremental_output", False) and not ctx.incremental_load:
+        log.warning("%s: 'Continue since last run' with Full load replaces %s on every run; choose Incremental "
+                    "update to accumulate them.", dataset.key, dataset.full_load_replaces)
+    try:
+        return dataset.run(ctx, state)
+    except PermissionDeniedError as exc:
+        name = dataset.title or dataset.key.replace("_", " ")
+        raise PermissionDeniedError(
+            f"The App API key may not read {name} ({exc.path} answered 403): give the key {dataset.access} in "
+            f"Customer.io (Settings > API Credentials), or switch '{dataset.key}' off.", status=403,
+            path=exc.path) from None

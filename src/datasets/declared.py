@@ -12,7 +12,7 @@ How a declaration is read:
   keyed by the parent's position, so the file lists the parents in their order whatever the timing. At most
   ``window`` parents are in flight (bounded submission): memory does not grow with the number of parents.
 * a parent that answers 404 (deleted after it was listed) is skipped with a warning (``Parent.on_missing``);
-* a 403 ends the run with one sentence naming the dataset and what access to grant.
+* a 403 ends the run with one sentence naming the dataset and what access to grant (``base.run_dataset``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from urllib.parse import quote
 
 from concurrency import BoundedExecutor
 from customerio import CustomerIoClient, response_part
-from customerio.errors import NotFoundError, PermissionDeniedError
-from output import TableSpec, TableWriter, flatten
+from customerio.errors import NotFoundError
+from output import TableSpec, TableWriter, flatten, to_json
 
 from .base import Dataset, RunContext, Tables
+from .keyset import KeySet
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ Record = dict[str, Any]
 class Paging(StrEnum):
     NONE = "none"  # one answer holds every record
     CURSOR = "start/next"  # opaque `next` sent back as `start`; ends on a missing, null or empty `next`
-    OFFSET = "limit/offset"  # `offset` grows by `limit`; ends on a page shorter than `limit`
+    OFFSET = "limit/offset"  # `offset` grows by `limit`; ends on a page shorter than `limit` or one that repeats
+    PAGE = "page/limit"  # `page` from 1 (Design Studio); ends on an empty or short page, or one that repeats
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,23 @@ class Parent:
     ``on_missing``: what a 404 of one parent means: ``skip`` (deleted mid-run: warn and go on) or ``fail``.
     """
 
-    declaration: Declaration
+    declaration: Declaration | None  # None: a parent of fixed values (``values``), read without a request
     columns: Mapping[str, str]
     on_missing: str = "skip"
     noun: str = "parent"  # how a log line names one parent ("campaign", "newsletter")
+    values: tuple[Record, ...] = ()  # the records of a parent of fixed values
+
+    @classmethod
+    def fixed(cls, column: str, values: Iterable[str], *, noun: str) -> Parent:
+        """A parent of fixed values (the ESP suppression types): one child read per value, no listing request."""
+        return cls(None, {column: column}, on_missing="fail", noun=noun,
+                   values=tuple({column: value} for value in values))
+
+    @property
+    def cache_key(self) -> tuple:
+        """What identifies this listing within a run: the parent read and the columns taken from it."""
+        source = self.declaration.key if self.declaration is not None else self.noun
+        return source, tuple(sorted(self.columns.items()))
 
 
 @dataclass(frozen=True)
@@ -74,7 +89,11 @@ class Declaration:
     transform: Callable[[Any], Iterable[Record]] | None = None  # one item -> rows (strip, explode, lift)
     title: str = ""  # how messages name the dataset ("campaign actions"); default: the key with spaces
     access: str = ""  # what to grant when Customer.io answers 403 ("access to Campaigns")
-    records: tuple[Record, ...] | None = None  # fixed records instead of a request (a parent of fixed values)
+    label: str = ""  # how the form names it ("opt-outs (SMS, WhatsApp)"); default: ``name``, capitalised
+    source_notes: str = ""  # what the README's output table adds after the endpoint
+    # Several readings of one endpoint (extra query parameters each), rows kept once per primary key: for a filter
+    # whose meaning is not established (sender identities' `hidden`), read under every value.
+    passes: tuple[Mapping[str, Any], ...] = ({},)
 
     @property
     def name(self) -> str:
@@ -83,7 +102,7 @@ class Declaration:
     def lineage(self) -> list[Declaration]:
         """This declaration and its parents, outermost first."""
         chain = [self]
-        while chain[0].parent is not None:
+        while chain[0].parent is not None and chain[0].parent.declaration is not None:
             chain.insert(0, chain[0].parent.declaration)
         return chain
 
@@ -101,55 +120,85 @@ def path_for(declaration: Declaration, scope: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ reading
-def read_pages(client: CustomerIoClient, declaration: Declaration, scope: Mapping[str, Any]) -> Iterator[Any]:
+def read_pages(client: CustomerIoClient, declaration: Declaration, scope: Mapping[str, Any],
+               extra: Mapping[str, Any] | None = None) -> Iterator[Any]:
     """The checked parts (``items_key``) of every page of one endpoint, in order."""
     path = path_for(declaration, scope)
     endpoint = f"{declaration.method} {path}"
-    params = dict(declaration.params)
+    params = {**declaration.params, **(extra or {})}
     body = declaration.body(scope) if declaration.body else None
     kind = declaration.items_kind
     if declaration.paging is Paging.NONE:
         page = client.request_json(declaration.method, path, params=params or None, json_body=body)
         yield response_part(page, declaration.items_key, endpoint, kind=kind)
+        # An answer that carries `next` is followed, whatever the spec says: the live broadcast actions route parses
+        # `start` (estuary/connectors source-customer-io/bruno/Child Entities/broadcast actions bare.yml) and
+        # Airbyte's unit tests page it with `next` (airbytehq/airbyte source-customer-io unit_tests).
+        following = page.get("next")
+        if following is None or following == "":
+            return
+        for page in client.paginate(declaration.method, path, params=params, json_body=body, start=str(following)):
+            yield response_part(page, declaration.items_key, endpoint, kind=kind)
     elif declaration.paging is Paging.CURSOR:
         if declaration.page_size:
             params["limit"] = declaration.page_size
         for page in client.paginate(declaration.method, path, params=params, json_body=body):
             yield response_part(page, declaration.items_key, endpoint, kind=kind)
     else:
+        # OFFSET and PAGE are positional with no end marker. Whether an out-of-range position is honoured or
+        # restarts the walk is not established live (estuary/connectors source-customer-io/bruno/ESP Suppressions/
+        # offset pagination.yml: UNOBSERVABLE), so a page equal to the one before ends the walk too.
         limit = declaration.page_size or 100
-        offset = 0
+        position = 0 if declaration.paging is Paging.OFFSET else 1
+        key = "offset" if declaration.paging is Paging.OFFSET else "page"
+        previous = None
         while True:
-            page = client.request_json(declaration.method, path, params={**params, "limit": limit, "offset": offset},
+            page = client.request_json(declaration.method, path, params={**params, "limit": limit, key: position},
                                        json_body=body)
             items = response_part(page, declaration.items_key, endpoint, kind=list)
+            if items and items == previous:
+                log.warning("%s answered the same page for %s %s as for the one before: Customer.io does not page "
+                            "this list, so only its first %d %s are read.", endpoint, key, position, len(items),
+                            declaration.name)
+            if not items or items == previous:
+                return
             yield items
             if len(items) < limit:
                 return
-            offset += limit
+            previous = items
+            position += limit if declaration.paging is Paging.OFFSET else 1
 
 
 def read_rows(client: CustomerIoClient, declaration: Declaration, scope: Mapping[str, Any]) -> Iterator[Record]:
     """Every row of one endpoint (one parent): the parent's columns first, then the record's fields."""
-    if declaration.records is not None:
-        yield from (dict(record) for record in declaration.records)
-        return
     prefix = dict(scope)
-    for items in read_pages(client, declaration, scope):
-        for item in items if declaration.items_kind is list else [items]:
-            if declaration.transform is not None:
-                records = declaration.transform(item)
-            else:
-                records = [item] if isinstance(item, dict) else []
-            for record in records:
-                yield {**prefix, **record} if prefix else record
+    seen = KeySet() if len(declaration.passes) > 1 and declaration.table else None
+    for extra in declaration.passes:
+        for items in read_pages(client, declaration, scope, extra):
+            for item in items if declaration.items_kind is list else [items]:
+                if declaration.transform is not None:
+                    records = declaration.transform(item)
+                else:
+                    records = [item] if isinstance(item, dict) else []
+                for record in records:
+                    row = {**prefix, **record} if prefix else record
+                    if seen is not None and not seen.add(to_json([row.get(k) for k in declaration.table.primary_key])):
+                        continue
+                    yield row
 
 
 def parent_scopes(client: CustomerIoClient, declaration: Declaration) -> Iterator[dict[str, Any]]:
     """The parent columns for each request of ``declaration`` (one empty scope without a parent), in order."""
-    parent = declaration.parent
-    if parent is None:
+    if declaration.parent is None:
         yield {}
+        return
+    yield from _scopes(client, declaration.parent)
+
+
+def _scopes(client: CustomerIoClient, parent: Parent) -> Iterator[dict[str, Any]]:
+    if parent.declaration is None:
+        yield from ({column: record.get(source) for column, source in parent.columns.items()}
+                    for record in parent.values)
         return
     for outer in parent_scopes(client, parent.declaration):
         try:
@@ -159,6 +208,33 @@ def parent_scopes(client: CustomerIoClient, declaration: Declaration) -> Iterato
             if _missing(parent.declaration, outer):
                 continue
             raise
+
+
+def listed(ctx: RunContext, parent: Parent) -> Iterator[dict[str, Any]]:
+    """The parent's columns for every parent record, listed once per run: the first dataset that reads a parent
+    streams it and keeps those columns (ids and a few fields, small); every later reader of those columns (or of
+    fewer of them) gets them from there."""
+    if parent.declaration is None:
+        yield from _scopes(ctx.client, parent)
+        return
+    cached = _cached(ctx, parent)
+    if cached is not None:
+        yield from cached
+        return
+    scopes = []
+    for scope in _scopes(ctx.client, parent):
+        scopes.append(scope)
+        yield dict(scope)
+    ctx.listings[parent.cache_key] = scopes  # only a complete listing is shared
+
+
+def _cached(ctx: RunContext, parent: Parent) -> list[dict[str, Any]] | None:
+    """The parent's columns from a listing of this run that took them all (the same columns, or more of them)."""
+    source, columns = parent.cache_key
+    for (cached_source, cached_columns), scopes in ctx.listings.items():
+        if cached_source == source and set(columns) <= set(cached_columns):
+            return [{column: scope[column] for column in parent.columns} for scope in scopes]
+    return None
 
 
 def _missing(declaration: Declaration, scope: Mapping[str, Any]) -> bool:
@@ -173,20 +249,7 @@ def _missing(declaration: Declaration, scope: Mapping[str, Any]) -> bool:
 
 
 def write_declared(ctx: RunContext, table: TableWriter, declaration: Declaration, *, window: int | None = None) -> int:
-    """Read ``declaration`` into ``table``; returns the number of rows written.
-
-    A 403 (of the endpoint or of a parent's) becomes the sentence that names the dataset and the access to grant.
-    """
-    try:
-        return _write(ctx, table, declaration, window)
-    except PermissionDeniedError as exc:
-        raise PermissionDeniedError(
-            f"The App API key may not read {declaration.name} ({exc.path} answered 403): give the key "
-            f"{declaration.access or 'access to this data'} in Customer.io (Settings > API Credentials), or switch "
-            f"'{declaration.key}' off.", status=403, path=exc.path) from None
-
-
-def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window: int | None) -> int:
+    """Read ``declaration`` into ``table``; returns the number of rows written."""
     client = ctx.client
     if declaration.parent is None:
         rows = 0
@@ -195,7 +258,7 @@ def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window
             rows += 1
         return rows
     workers = max(1, ctx.max_workers)
-    window = window or 2 * workers
+    window = window or ctx.in_flight
     progress = ctx.progress(declaration.key, unit="rows", steps=f"{declaration.parent.noun}s")
 
     def one_parent(position: int, scope: dict[str, Any]) -> int:
@@ -216,7 +279,7 @@ def _write(ctx: RunContext, table: TableWriter, declaration: Declaration, window
         return count
 
     with BoundedExecutor(workers, limit=window, name=f"declared-{declaration.key}") as pool:
-        for position, scope in enumerate(parent_scopes(client, declaration)):
+        for position, scope in enumerate(listed(ctx, declaration.parent)):
             pool.submit(one_parent, position, scope)
     return progress.count  # every parent read adds its rows (a missing one adds none)
 
@@ -228,6 +291,8 @@ class DeclaredDataset(Dataset):
         super().__init__(config)
         self.declaration = declaration
         self.key = declaration.key  # type: ignore[misc]
+        self.title = declaration.name  # type: ignore[misc]
+        self.access = declaration.access or Dataset.access  # type: ignore[misc]
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         spec = self.declaration.table
@@ -236,7 +301,7 @@ class DeclaredDataset(Dataset):
         tables = Tables(ctx, state)
         with tables.open(spec) as table:
             write_declared(ctx, table, self.declaration)
-        return {"columns": tables.columns}
+        return tables.new_state()
 
 
 def strip_url_credentials(url: Any) -> Any:

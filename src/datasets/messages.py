@@ -55,15 +55,19 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
 
 from budget import Estimate
 from concurrency import KeyedTasks
-from configuration import MessagesSettings, parse_date_from
+from customerio.types import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
 from output import EVENTS, TableSpec, TableWriter, flatten
 
 from .base import Dataset, RunContext, Tables
 from .keyset import KeySet
 from .marks import Marks
+from .settings import Settings, checked_date_from, parse_date_from, string_list
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +144,78 @@ class Window:
     drafts: bool = False  # drafts=true: drafts only (to message_drafts)
 
 
+class MessagesSettings(Settings):
+    types: list[str] = Field(default_factory=list)
+    # Types asked for that Customer.io no longer has (urban_airship). When they are all that was asked for, the
+    # messages dataset is skipped with a warning: an empty `types` means "every type", and a user who asked for one
+    # type must never get all of them.
+    retired_types: list[str] = Field(default_factory=list)
+    incremental_output: bool = False  # "Continue since last run"
+    date_from: str = ""
+    metrics_lookback_days: int = Field(default=30, ge=0, le=3650)
+    drafts: bool = False  # also read drafts (drafts=true) into message_drafts
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "retired_types" not in data:
+            try:
+                asked = string_list(data.get("types"))
+            except ValueError:
+                return data  # the types validator reports it
+            retired = [name for name in dict.fromkeys(asked) if name.lower() in RETIRED_MESSAGE_TYPES]
+            data = {**data, "retired_types": retired}
+        return data
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _types(cls, value: Any) -> list[str]:
+        types = string_list(value)
+        kept = []
+        for name in types:
+            name = name.lower() if name.lower() in (*MESSAGE_TYPES, *RETIRED_MESSAGE_TYPES) else name
+            if name in RETIRED_MESSAGE_TYPES:
+                continue
+            if name not in MESSAGE_TYPES:
+                raise ValueError(f"unknown message type '{name}'; allowed are {', '.join(MESSAGE_TYPES)}")
+            if name not in kept:
+                kept.append(name)
+        return kept
+
+    @property
+    def selects_nothing(self) -> bool:
+        """Only retired types were asked for: nothing to read (never widened to every type)."""
+        return bool(self.retired_types) and not self.types
+
+    def loaded(self, *, alone: bool) -> None:
+        if not self.retired_types:
+            return
+        names = ", ".join(f"'{name}'" for name in self.retired_types)
+        if self.selects_nothing and alone:
+            raise ValueError(f"Invalid configuration value 'messages.types': {names} no longer exists in Customer.io "
+                             "and no other dataset is selected: choose other message types (or none, for every "
+                             "type).")
+        if self.selects_nothing:
+            log.warning("Messages are skipped: the message type %s no longer exists in Customer.io and no other type "
+                        "is selected (choose other types, or none for every type).", names)
+        else:
+            log.warning("Message type %s is ignored: Customer.io no longer has it.", names)
+
+    @field_validator("date_from")
+    @classmethod
+    def _date_from(cls, value: str) -> str:
+        return checked_date_from(value)
+
+
 class Messages(Dataset):
     key = "messages"
+    settings = MessagesSettings
+    title = "deliveries (messages)"
+    access = "access to Messages (deliveries)"
+    full_load_replaces = "the Storage table with only the newest deliveries"
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: MessagesSettings = self.config.messages
-        if settings.incremental_output and not ctx.incremental_load:
-            log.warning("messages: 'Continue since last run' with Full load replaces the Storage table with only "
-                        "the newest deliveries on every run; choose Incremental update to accumulate them.")
         marks = Marks(state, enabled=settings.incremental_output, now=ctx.now)
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
@@ -187,12 +255,7 @@ class Messages(Dataset):
                         f" ({message_type})" if message_type else "", f"{count:,}")
                 if type_index in first_backfill and not left:
                     _log_history(message_type, count, min_created)
-        new_state: dict = {"columns": tables.columns}
-        if marks.enabled:
-            new_state["marks"] = marks.state()
-        if new_backfill:
-            new_state["backfill"] = new_backfill
-        return new_state
+        return tables.new_state(marks=marks.state() if marks.enabled else None, backfill=new_backfill or None)
 
     def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
         """One request per window, and with every type and a range of more than a month, at least one per 1,000

@@ -3,19 +3,16 @@
 Two kinds of entry:
 
 * ``Flag(declaration)``: a top-level boolean key that runs one declaration (declared.py) into its table;
-* ``Section(key, "module:Class")``: a dataset with real logic and its own settings section (a field of the same
-  name on configuration.Configuration, holding its settings model). The implementation is named, not imported:
-  implementations import configuration, and configuration reads this registry, so importing them here would
-  close a cycle. ``entry(config)`` imports it on first use.
+* a ``Dataset`` subclass with code: its ``key`` is its settings section, its ``settings`` the model of that
+  section (a field of the same name on configuration.Configuration), its ``tables`` what the README lists.
 
-The configuration (keys, defaults, run order, ``enabled_datasets()``, the "No dataset is selected" sentence), the
-form (component_config/configSchema.json), the README's tables and the demo configuration all follow the
-registry; tests/unit/test_registry.py fails when they disagree.
+The configuration (keys, defaults, run order, ``enabled_datasets()``, the "No dataset is selected" sentence) follows
+the registry, and scripts/generate_docs.py writes from it the form (component_config/configSchema.json), the
+README's tables and the demo configuration; tests/unit/test_registry.py fails when they disagree.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,20 +42,7 @@ class Flag:
         return DeclaredDataset(config, self.declaration)
 
 
-@dataclass(frozen=True)
-class Section:
-    key: str
-    implementation: str  # "datasets.messages:Messages"
-
-    def load(self) -> type[Dataset]:
-        module, _, name = self.implementation.partition(":")
-        return getattr(importlib.import_module(module), name)
-
-    def __call__(self, config: Any) -> Dataset:
-        return self.load()(config)
-
-
-Entry = Flag | Section
+Entry = Flag | type[Dataset]
 
 
 class Registry(Mapping[str, Entry]):
@@ -84,14 +68,15 @@ class Registry(Mapping[str, Entry]):
         return [key for key, entry in self._entries.items() if isinstance(entry, Flag)]
 
     def sections(self) -> list[str]:
-        return [key for key, entry in self._entries.items() if isinstance(entry, Section)]
+        return [key for key, entry in self._entries.items() if not isinstance(entry, Flag)]
 
     def enabled(self, config: Any) -> list[str]:
-        """The keys switched on in ``config``, in run order: a flag that is true, a section that is present."""
+        """The keys switched on in ``config``, in run order: a flag that is true, a section that is present and
+        selects something."""
         out = []
         for key, entry in self._entries.items():
             value = getattr(config, key, None)
-            if (value is True) if isinstance(entry, Flag) else (value is not None):
+            if (value is True) if isinstance(entry, Flag) else (value is not None and not value.selects_nothing):
                 out.append(key)
         return out
 

@@ -2,7 +2,8 @@
 
 GET /v1/segments/{id}/membership (``limit=30000``, the API maximum, paged with ``start``/``next``) for the
 configured segments, or for every segment (GET /v1/segments, in id order) when the list is empty. A segment that
-answers 404 (deleted after it was listed, or a wrong id) is skipped with a warning.
+answers 404 (deleted after it was listed, or a wrong id) is skipped with a warning. A segment whose state is not
+``finished`` is being rebuilt and answers a partial roster: it is read all the same, with a warning naming it.
 
 Segments are read concurrently (``SEGMENTS_AT_ONCE`` chains, ``concurrency.Interleaved``), one chain per segment
 keyed by its position, so the file lists the segments in the configured (or id) order whatever the thread timing.
@@ -18,19 +19,26 @@ GET /v1/segments/{id}/customer_count (asked then, so a short run never pays that
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from budget import Estimate, disagrees
 from concurrency import Interleaved
-from customerio import DeferredPage, response_part
+from customerio import DeferredPage
 from customerio.errors import InvalidResponseError, NotFoundError
 from output import ChainWriter, TableSpec, to_cell
 from progress import Progress
 
 from .base import Dataset, RunContext, Tables
+from .catalogue import SEGMENTS
+from .declared import Parent, listed
+from .keyset import KeySet, process_hash
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +61,40 @@ class _Segment:
     rows: int = 0
     own: Progress | None = None
     read: bool = False  # read to its end
+    # Live tokens are positions: a segment that changes between pages lists a member twice. Each person once.
+    seen: KeySet = field(default_factory=KeySet)
 
 
 _GONE = object()  # the segment answered 404: its chain ends here
+# The segments with what the rebuild warning names (one listing per run, shared: segment_usage's BY_SEGMENT ids are
+# taken from it when this one is listed first).
+WITH_STATES = Parent(SEGMENTS, {"segment_id": "id", "name": "name", "state": "state", "progress": "progress"},
+                     noun="segment")
+
+
+class SegmentMembershipSettings(Settings):
+    segment_ids: list[int] = Field(default_factory=list)
+
+    @field_validator("segment_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> list[int]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("must be a list of segment ids")
+        ids = []
+        for item in value:
+            if isinstance(item, bool) or not re.fullmatch(r"\d+", str(item).strip()):
+                raise ValueError(f"'{item}' is not a segment id (a whole number)")
+            ids.append(int(str(item).strip()))
+        return list(dict.fromkeys(ids))
 
 
 class SegmentMembership(Dataset):
     key = "segment_membership"
+    settings = SegmentMembershipSettings
+    title = "segment members"
+    access = "access to Segments and People"
 
     PAGE_LIMIT = 30000  # people per page (the API maximum)
     # Segments read at once. The consumer (parse and write) is what bounds this dataset, not the rate limit: a few
@@ -109,9 +144,13 @@ class SegmentMembership(Dataset):
 
     def _chosen_segments(self, ctx: RunContext) -> list[int]:
         settings = self.config.segment_membership
-        return list(settings.segment_ids) if settings and settings.segment_ids else self._all_segments(ctx)
+        listed = self._listed(ctx)  # the run's shared listing of GET /v1/segments
+        segment_ids = list(settings.segment_ids) if settings and settings.segment_ids else self._all_segments(listed)
+        _warn_rebuilding(listed, segment_ids)
+        return segment_ids
 
     def run(self, ctx: RunContext, state: dict) -> dict:
+        # Chosen once: by the estimate at the start of the run, or here.
         segment_ids = getattr(self, "_segment_ids", None) or self._chosen_segments(ctx)
         tables = Tables(ctx, state)
         progress = ctx.progress("segment_membership", unit="rows", steps="segments")
@@ -138,6 +177,7 @@ class SegmentMembership(Dataset):
                         segment.read = True
                         if finished is not None:
                             finished.close()  # a closed chain keeps only what the merge needs
+                    segment.seen = KeySet()  # the segment is done: its keys are not needed any more
                     progress.step()
                     continue
                 identifiers = _take_members(page, segment.path)  # parses the page, then releases it
@@ -147,7 +187,7 @@ class SegmentMembership(Dataset):
                     chain = chains.get(segment.position)
                     if chain is None:
                         chain = chains[segment.position] = table.chain((segment.position,))
-                    written = _write_members(chain, str(segment.segment_id), identifiers)
+                    written = _write_members(chain, str(segment.segment_id), identifiers, segment.seen)
                     del identifiers  # the parsed page is freed here, before the next page is parsed
                     segment.rows += written
                     progress.add(written)
@@ -159,15 +199,20 @@ class SegmentMembership(Dataset):
         # Read to the end (a deleted segment is not compared): for the completeness check.
         self._rows = {segment.segment_id: segment.rows for segment in segments if segment.read}
         log.debug("segment_membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
-        return {"columns": tables.columns}
+        return tables.new_state()
 
     @staticmethod
-    def _all_segments(ctx: RunContext) -> list[int]:
-        segments = response_part(ctx.client.request_json("GET", "/v1/segments"), "segments", "GET /v1/segments")
-        ids = {item["id"] for item in segments
-               if isinstance(item, dict) and isinstance(item.get("id"), int) and not isinstance(item["id"], bool)}
-        log.info("segment_membership: reading all %d segments.", len(ids))
-        return sorted(ids)
+    def _listed(ctx: RunContext) -> dict[int, dict]:
+        """GET /v1/segments (the run's shared listing): every segment by id, with what tells which are being
+        rebuilt (state, progress) and their names."""
+        scopes = listed(ctx, WITH_STATES)
+        return {scope["segment_id"]: scope for scope in scopes
+                if isinstance(scope["segment_id"], int) and not isinstance(scope["segment_id"], bool)}
+
+    @staticmethod
+    def _all_segments(listed: dict[int, dict]) -> list[int]:
+        log.info("segment_membership: reading all %d segments.", len(listed))
+        return sorted(listed)
 
     def _pages(self, ctx: RunContext, segment: _Segment, started: float) -> Iterator[Any]:
         """The chain of one segment (run in a reader thread): its pages as bytes, then None (or _GONE on a 404).
@@ -207,6 +252,24 @@ class SegmentMembership(Dataset):
         return ctx.progress(f"segment {segment_id} membership", unit="rows", total=total)
 
 
+def _warn_rebuilding(listed: dict[int, dict], segment_ids: list[int]) -> None:
+    """Name each segment read while Customer.io rebuilds it: its roster may be partial (a 200 all the same).
+
+    The partial roster is still written: the table is a snapshot replaced each run, so skipping the segment would
+    drop all its members from Storage, where a partial roster drops only those not listed yet.
+    """
+    for segment_id in segment_ids:
+        segment = listed.get(segment_id) or {}
+        state = segment.get("state")
+        if state is None or state == "finished":
+            continue
+        progress = segment.get("progress")
+        done = f", {progress}% done" if isinstance(progress, int) and not isinstance(progress, bool) else ""
+        log.warning("segment_membership: segment %s (%s) is being rebuilt by Customer.io (state '%s'%s): its members "
+                    "are written as listed now, which may be only part of them; run again once it has finished.",
+                    segment_id, segment.get("name") or "no name", state, done)
+
+
 def _take_members(page: DeferredPage, path: str) -> list[Any] | None:
     """Parse the page and keep the members; the page is released (it keeps only its cursor, for the chain)."""
     identifiers = page.get("identifiers")
@@ -217,17 +280,23 @@ def _take_members(page: DeferredPage, path: str) -> list[Any] | None:
     return identifiers
 
 
-def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any]) -> int:
-    """The hot path: one plain dict of strings per member, same keys in the same order (the writer's fast path)."""
+def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any], seen: KeySet) -> int:
+    """The hot path: one plain dict of strings per member, same keys in the same order (the writer's fast path).
+
+    A member already written for this segment (``seen``) is left out: the key is (segment_id, cio_id)."""
     write = chain.write
+    add = seen.add_hash
     count = 0
     for item in identifiers:
         cio_id = item.get("cio_id")
+        cio_id = cio_id if type(cio_id) is str else to_cell(cio_id)
+        if not add(process_hash(cio_id)):
+            continue
         person_id = item.get("id")
         email = item.get("email")
         write({
             "segment_id": segment_id,
-            "cio_id": cio_id if type(cio_id) is str else to_cell(cio_id),
+            "cio_id": cio_id,
             "id": person_id if type(person_id) is str else to_cell(person_id),
             "email": email if type(email) is str else to_cell(email),
         })

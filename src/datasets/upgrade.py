@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 LEGACY_STATE_KEYS = ("activity_headers", "message_headers", "message_last_token")
 TABLE_KEYS = "table_keys"  # state key: the primary key of each Storage table (see datasets.base.RunContext)
+COLUMN_NAMES = "column_names"  # state key: the renamed columns of each Storage table (datasets.base.RunContext)
 # The older component's primary keys (its activities, campaigns and segments were keyed by id, as now).
 OLDER_PRIMARY_KEYS = {"messages": ["deduplicate_id"], "customers": ["id"]}
 

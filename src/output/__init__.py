@@ -2,7 +2,7 @@
 
 from output.flatten import flatten, to_cell, to_json
 from output.manifest import LoadPlan, load_plan, write_manifest
-from output.naming import ColumnClash, renamed_clashes, storage_column_names, table_name, table_names
+from output.naming import ColumnClash, renamed_clashes, storage_column_names, table_name
 from output.table_writer import EVENTS, SNAPSHOT, ChainWriter, TableResult, TableSpec, TableWriter
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "renamed_clashes",
     "storage_column_names",
     "table_name",
-    "table_names",
     "to_cell",
     "to_json",
     "write_manifest",

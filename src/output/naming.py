@@ -15,7 +15,8 @@ Names are assigned in order; the first one keeps the plain name, and a later nam
 ignoring case gets ``_2``, ``_3``, ... (the base is cut so the total stays within 64 and the suffixed name is
 itself checked against all earlier names). Because only earlier names matter, extending the list never renames
 earlier columns (append-stable), which keeps names stable across incremental runs when the known order is kept
-in state.
+in state. A column Storage already holds keeps the name it was written with (``kept``), even when this rule has
+changed since: the state remembers each table's renamed columns (``datasets.base.Tables``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from anyascii import anyascii
@@ -31,12 +32,12 @@ from anyascii import anyascii
 __all__ = [
     "MAX_NAME_LENGTH",
     "ColumnClash",
+    "earlier_column_names",
     "renamed_clashes",
     "renamed_columns",
     "sanitize",
     "storage_column_names",
     "table_name",
-    "table_names",
 ]
 
 MAX_NAME_LENGTH = 64
@@ -77,9 +78,23 @@ def _fit(name: str) -> str:
     return f"{name[: MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip('_')}_{digest}"
 
 
-def _assign_unique(plains: Iterable[str]) -> list[str]:
-    """Make names unique ignoring case, in order; the first keeps its plain name."""
-    taken: set[str] = set()
+def earlier_sanitize(text: str, fallback: str = "column") -> str:
+    """One name by the rule of the versions before transliteration (until 2026-12-01): accents dropped (NFKD,
+    combining marks removed), every other non-ASCII character a ``_`` (``straße`` -> ``stra_e``, ``город`` ->
+    ``column``). Only to know the Storage names of tables those versions wrote."""
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return _fit(_OTHER.sub("_", text).strip("_") or fallback)
+
+
+def earlier_column_names(source_keys: Sequence[str]) -> list[str]:
+    """``storage_column_names`` as the versions before transliteration gave them."""
+    return _assign_unique(earlier_sanitize(str(key)) for key in source_keys)
+
+
+def _assign_unique(plains: Iterable[str], reserved: Iterable[str] = ()) -> list[str]:
+    """Make names unique ignoring case, in order; the first keeps its plain name; ``reserved`` names are taken."""
+    taken: set[str] = {name.lower() for name in reserved}
     next_suffix: dict[str, int] = {}
     names: list[str] = []
     for plain in plains:
@@ -99,9 +114,16 @@ def _assign_unique(plains: Iterable[str]) -> list[str]:
     return names
 
 
-def storage_column_names(source_keys: Sequence[str]) -> list[str]:
-    """Storage column names for ``source_keys`` (same length and order; valid, unique ignoring case)."""
-    return _assign_unique(sanitize(str(key)) for key in source_keys)
+def storage_column_names(source_keys: Sequence[str], kept: Mapping[str, str] | None = None) -> list[str]:
+    """Storage column names for ``source_keys`` (same length and order; valid, unique ignoring case).
+
+    ``kept``: source key -> the name its Storage column already has. Those keep it, whatever the rule gives now
+    (Storage refuses a load that lacks a column the table has); the other keys get names none of them holds.
+    """
+    kept = {str(key): kept[key] for key in source_keys if key in kept} if kept else {}
+    fresh = iter(_assign_unique((sanitize(str(key)) for key in source_keys if str(key) not in kept),
+                                reserved=kept.values()))
+    return [kept[str(key)] if str(key) in kept else next(fresh) for key in source_keys]
 
 
 def renamed_clashes(source_keys: Sequence[str], names: Sequence[str] | None = None) -> list[ColumnClash]:
@@ -128,15 +150,3 @@ def renamed_columns(source_keys: Sequence[str], names: Sequence[str]) -> dict[st
 def table_name(raw: str) -> str:
     """A valid Storage table name (letters, digits, ``_``; <= 64) for one arbitrary string."""
     return sanitize(raw, fallback="table")
-
-
-def table_names(raws: Iterable[str], prefix: str = "") -> dict[str, str]:
-    """Injective mapping ``raw -> table name`` (``prefix + raw`` sanitised), unique ignoring case.
-
-    Deterministic whatever the input order: raws whose name is already valid claim it first, then the rest in
-    sorted order; a clash gets ``_2``, ``_3``, ...
-    """
-    unique = set(raws)
-    plain = {raw: table_name(prefix + raw) for raw in unique}
-    ordered = sorted(unique, key=lambda raw: (plain[raw] != prefix + raw, raw))
-    return dict(zip(ordered, _assign_unique(plain[raw] for raw in ordered), strict=True))

@@ -224,10 +224,6 @@ class ChainWriter:
             self._writerow((self._blank | row).values())
         self._rows += 1
 
-    def write_many(self, rows: Iterable[Mapping[str, str]]) -> None:
-        for row in rows:
-            self.write(row)
-
     def _add_columns(self, row: Mapping[str, str]) -> None:
         if self._closed:
             raise ValueError(f"Chain {self.key!r} is closed.")
@@ -303,13 +299,16 @@ class TableWriter:
     """Streams one output table. See the module docstring for the contract.
 
     ``known_columns``: source keys remembered from earlier runs (state); they come first, in the given order,
-    and are never dropped even when absent from this run's data.
+    and are never dropped even when absent from this run's data. ``known_names``: the Storage names they were
+    written with; they keep them whatever the naming rule gives now.
     """
 
-    def __init__(self, tables_dir: Path | str, spec: TableSpec, known_columns: Sequence[str] = ()) -> None:
+    def __init__(self, tables_dir: Path | str, spec: TableSpec, known_columns: Sequence[str] = (),
+                 known_names: Mapping[str, str] | None = None) -> None:
         self.tables_dir = Path(tables_dir)
         self.spec = spec
         self.known_columns = list(dict.fromkeys(known_columns))
+        self.known_names = dict(known_names or {})  # source key -> the name its Storage column already has
         self._lock = threading.Lock()
         self._chains: dict[tuple, ChainWriter] = {}
         self._stems = itertools.count()
@@ -404,7 +403,7 @@ class TableWriter:
         if not final:
             return TableResult(columns=[], names=[], rows=0)
         columns = tuple(final)  # as segments hold them
-        names = storage_column_names(final)
+        names = storage_column_names(final, self.known_names)
         clashes = renamed_clashes(final, names)
         # The merge writes the table straight to its final path (no move: /tmp and /data are different filesystems,
         # so a move would copy the whole file once more). Safe because Keboola reads out/tables only after the process

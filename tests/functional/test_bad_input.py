@@ -206,7 +206,8 @@ def test_a_key_of_the_wrong_type_or_region_is_one_sentence(action, server, tmp_p
 
 def test_a_key_without_scope_is_one_sentence_naming_the_endpoint(server, tmp_path):
     result = run(server, tmp_path, {"#api_secret": "sandbox-key-limited", "messages": {"types": ["email"]}})
-    assert_one_sentence(result, "not allowed to read GET /v1/messages (403)")
+    assert_one_sentence(result, "may not read deliveries (messages) (/v1/messages answered 403)",
+                        "access to Messages (deliveries)", "switch 'messages' off")
 
 
 # --------------------------------------------------------------------------------------------- the secret

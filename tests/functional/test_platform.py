@@ -98,7 +98,7 @@ def test_a_run_as_an_unprivileged_user_with_read_only_code_and_no_home(server, n
     assert proc.returncode == 0, proc.stderr[-3000:]
     written = sorted(p.relative_to(data / "out").as_posix() for p in (data / "out").rglob("*") if p.is_file())
     assert written == ["state.json", *sorted(f"tables/{name}{suffix}" for name in
-                                             ("campaigns", "customers", "messages", "segments")
+                                             ("campaigns", "customers", "message_link_clicks", "messages", "segments")
                                              for suffix in (".csv", ".csv.manifest"))]
     assert list(tmpdir.iterdir()) == []  # spools and the export file were in TMPDIR, and are gone
 

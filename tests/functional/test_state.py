@@ -29,7 +29,8 @@ def test_marks_of_datasets_that_did_not_run_are_kept_and_legacy_keys_become_know
     # a load that lacks one); its page tokens are dropped; its primary keys are remembered.
     assert result.state["messages"] == {"marks": {"email": 1700000000}, "columns": {"messages": ["id", "type"]}}
     assert result.state["activities"] == {"columns": {"activity_event": ["id"]}}
-    assert set(result.state) == {"messages", "activities", "campaigns", "table_keys"}
+    assert set(result.state) == {"messages", "activities", "campaigns", "table_keys", "column_names"}
+    assert result.state["column_names"] == {"campaigns": {}}  # every column of campaigns has its source key's name
     assert result.state["table_keys"] == {"messages": ["deduplicate_id"], "customers": ["id"], "campaigns": ["id"]}
     assert result.state["campaigns"]["columns"]["campaigns"][0] == "id"
     assert "older Customer.io component" in result.stdout

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from configuration import load_configuration
-from datasets import RunContext
+from datasets import RunContext, run_dataset
 from datasets.activities import Activities
 from datasets.marks import Marks
 
@@ -36,7 +36,7 @@ def run(api, component, state, *, now=NOW, incremental_load=True, **activities) 
     config = load_configuration({"#api_secret": "k", "activities": {"mode": "SINGLE_TABLE", **activities}})
     ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
                      incremental_load=incremental_load, now=now)
-    return Activities(config).run(ctx, state)
+    return run_dataset(Activities(config), ctx, state)
 
 
 def ids(component, table="activities_all") -> list[str]:

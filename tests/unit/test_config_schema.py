@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from configuration import Configuration, load_configuration
-from customerio.catalog import ACTIVITY_TYPES, LEGACY_ACTIVITY_TYPES, MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
+from customerio.types import ACTIVITY_TYPES, LEGACY_ACTIVITY_TYPES, MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
 from datasets import REGISTRY
 from tests.keboola_schema import (
     OLDER_CONFIGURATION,

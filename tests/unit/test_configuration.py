@@ -6,15 +6,11 @@ import logging
 
 import pytest
 
-from configuration import (
-    ActivityMode,
-    AttributesLayout,
-    ConfigurationError,
-    CustomersMode,
-    MetricsResolution,
-    load_configuration,
-    parse_date_from,
-)
+from configuration import ConfigurationError, load_configuration
+from datasets.activities import ActivityMode
+from datasets.customers.settings import AttributesLayout, CustomersMode
+from datasets.metrics.settings import MetricsResolution
+from datasets.settings import parse_date_from
 
 KEY = "sk-test-SECRET-123456"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from customerio.errors import InvalidResponseError, NotFoundError, PermissionDeniedError
-from datasets import RunContext
+from datasets import RunContext, run_dataset
 from datasets.declared import Declaration, DeclaredDataset, Paging, Parent, strip_url_credentials
 from output import TableSpec
 
@@ -84,7 +84,7 @@ CHILDREN = Declaration(
 def run(api, component, declaration, workers=4) -> dict:
     ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
                      incremental_load=True, now=0, max_workers=workers)
-    return DeclaredDataset(None, declaration).run(ctx, {})
+    return run_dataset(DeclaredDataset(None, declaration), ctx, {})
 
 
 def read(component, name) -> list[dict]:
@@ -174,11 +174,10 @@ def test_limit_offset_paging_stops_on_a_short_page(component):
     assert [params["offset"] for path, params in api.calls] == [0, 10, 20]
 
 
-def test_nested_parents_and_fixed_records(component):
-    kinds = Declaration(key="kinds", path="", items_key="", records=({"kind": "a"}, {"kind": "b"}))
+def test_nested_parents_and_a_parent_of_fixed_values(component):
     api = FakeApi(parents=3)
     per_kind = Declaration(key="per_kind", path="/parents", items_key="parents",
-                           parent=Parent(kinds, {"kind": "kind"}))
+                           parent=Parent.fixed("kind", ("a", "b"), noun="kind"))
     leaf = Declaration(key="leaf", path="/parents/{parent_id}/items", items_key="items", paging=Paging.CURSOR,
                        parent=Parent(per_kind, {"kind": "kind", "parent_id": "id"}),
                        table=TableSpec(name="leaf", primary_key=("kind", "parent_id", "id")))
@@ -204,3 +203,83 @@ def test_a_list_that_is_not_a_list_is_one_sentence(component):
 ])
 def test_url_credentials_are_stripped(url, clean):
     assert strip_url_credentials(url) == clean
+
+
+def test_a_parent_is_listed_once_per_run_and_shared_by_every_child(component):
+    api = FakeApi()
+    others = Declaration(key="others", path=CHILDREN.path, items_key="items", paging=Paging.CURSOR, page_size=2,
+                         parent=CHILDREN.parent, table=TableSpec(name="others", primary_key=("parent_id", "id"),
+                                                                 seed_columns=("parent_id", "id")))
+    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=True, now=0, max_workers=4)
+    run_dataset(DeclaredDataset(None, CHILDREN), ctx, {})
+    run_dataset(DeclaredDataset(None, others), ctx, {})
+    assert [path for path, _ in api.calls if path == "/parents"] == ["/parents"]
+    assert read(component, "others") == read(component, "children") != []
+
+
+class ListApi:
+    """Pages of ``rows`` served by position: ``mode`` offset/page honours the position or ``ignore``s it (every
+    request answers the first page, as an endpoint that drops an unknown parameter would); /once answers `next`."""
+
+    def __init__(self, rows: int = 23, ignore: bool = False):
+        self.rows = [{"email": f"e{n}@x"} for n in range(rows)]
+        self.ignore = ignore
+        self.calls: list[dict] = []
+
+    def request_json(self, method, path, *, params=None, json_body=None):
+        params = dict(params or {})
+        self.calls.append(params)
+        assert len(self.calls) < 50, "the reader does not stop"
+        if path == "/once":  # an endpoint the spec lists as one answer, which carries `next` after all
+            return {"rows": self.rows[:2], "next": "t2"}
+        limit = params["limit"]
+        start = 0 if self.ignore else params.get("offset", (params.get("page", 1) - 1) * limit)
+        return {"rows": self.rows[start : start + limit]}
+
+    def paginate(self, method, path, *, params=None, json_body=None, start=None):
+        position = 2
+        while True:
+            self.calls.append({**(params or {}), "start": start})
+            page = self.rows[position : position + 2]
+            position += 2
+            following = f"t{position}" if position < len(self.rows) else None  # absent at the end
+            yield {"rows": page, **({"next": following} if following else {})}
+            if not following:
+                return
+
+
+def _list(key, paging=Paging.NONE, **kwargs):
+    return Declaration(key=key, path=f"/{key}", items_key="rows", paging=paging,
+                       table=TableSpec(name=key, primary_key=("email",)), **kwargs)
+
+
+def test_an_answer_that_carries_next_is_followed_on_every_endpoint(component):
+    api = ListApi(rows=7)
+    run(api, component, _list("once"))
+    assert [r["email"] for r in read(component, "once")] == [f"e{n}@x" for n in range(7)]
+    assert api.calls[1]["start"] == "t2"
+
+
+@pytest.mark.parametrize("paging", [Paging.OFFSET, Paging.PAGE])
+def test_positional_paging_ends_on_a_page_that_repeats_the_last_one(component, paging, caplog):
+    api = ListApi(rows=23, ignore=True)
+    run(api, component, _list("offsets", paging, page_size=10))
+    assert [r["email"] for r in read(component, "offsets")] == [f"e{n}@x" for n in range(10)]
+    assert len(api.calls) == 2
+    assert "answered the same page" in caplog.text and "only its first 10 offsets are read" in caplog.text
+
+
+def test_page_number_paging_starts_at_one_and_ends_on_a_short_page(component):
+    api = ListApi(rows=23)
+    run(api, component, _list("pages", Paging.PAGE, page_size=10))
+    assert [r["email"] for r in read(component, "pages")] == [f"e{n}@x" for n in range(23)]
+    assert [c["page"] for c in api.calls] == [1, 2, 3]
+
+
+def test_several_passes_keep_each_key_once(component):
+    api = ListApi(rows=5)
+    declaration = _list("passes", Paging.OFFSET, page_size=3, passes=({"hidden": "false"}, {"hidden": "true"}))
+    run(api, component, declaration)
+    assert [r["email"] for r in read(component, "passes")] == [f"e{n}@x" for n in range(5)]
+    assert [c["hidden"] for c in api.calls] == ["false", "false", "true", "true"]

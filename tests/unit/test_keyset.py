@@ -30,3 +30,11 @@ def test_agrees_with_a_set(values):
         assert keys.add(value) == (value not in plain)
         plain.add(value)
     assert len(keys) == len(plain)
+
+
+def test_add_hash_takes_keys_hashed_in_this_process():
+    from datasets.keyset import KeySet, process_hash
+
+    keys = KeySet()
+    assert [keys.add_hash(process_hash(k)) for k in ("a", "b", "a", "c", "b")] == [True, True, False, True, False]
+    assert len(keys) == 3

@@ -94,7 +94,8 @@ def test_link_metrics_one_row_per_link_and_bucket():
 def test_journey_buckets_from_the_requested_start():
     body = {"journey_metric": {"started": [3, 4], "finished": [1, 2]}}
     client = FakeClient(body)
-    rows = list(readers.journey_rows(client, 7, "days", 1735689600, 1735862400))
+    rows = list(readers.journey_rows(client, "/v1/campaigns/7/journey_metrics", {"campaign_id": "7"}, "days",
+                                     1735689600, 1735862400))
     assert client.calls == [("/v1/campaigns/7/journey_metrics",
                              {"start": 1735689600, "end": 1735862400, "resolution": "days"})]
     assert [(r["period_start"], r["started"], r["finished"]) for r in rows] == [
@@ -109,7 +110,8 @@ def test_an_answer_without_series_is_one_sentence(body):
     assert str(raised.value).startswith("Customer.io answered GET /v1/campaigns/1/metrics without")
 
 
-def test_a_deleted_entity_is_skipped_and_the_others_written(tmp_path, monkeypatch, caplog):
+def run_metrics(tmp_path, monkeypatch, client, entities: list[str], now: int) -> tuple[dict, Path]:
+    """One run of the metrics dataset with a fake client; returns its new state and the tables folder."""
     from keboola.component import CommonInterface
 
     from datasets import RunContext
@@ -118,6 +120,15 @@ def test_a_deleted_entity_is_skipped_and_the_others_written(tmp_path, monkeypatc
 
     for name in ("KBC_STACKID", "KBC_DATA_TYPE_SUPPORT", "KBC_PROJECT_FEATURE_GATES"):
         monkeypatch.delenv(name, raising=False)
+    make_data_dir(tmp_path, {})
+    component = CommonInterface(data_folder_path=str(tmp_path))
+    config = load_configuration({"#api_secret": "k", "metrics": {"entities": entities}})
+    ctx = RunContext(client=client, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=False, now=now)
+    return Metrics(config, clock=lambda: now).run(ctx, {}), Path(component.tables_out_path)
+
+
+def test_a_deleted_entity_is_skipped_and_the_others_written(tmp_path, monkeypatch, caplog):
     now = eastern(2026, 3, 11, 10)
     series = fixture("broadcast_metrics_v1.json")
 
@@ -129,13 +140,8 @@ def test_a_deleted_entity_is_skipped_and_the_others_written(tmp_path, monkeypatc
                 raise NotFoundError.for_request("GET", path)
             return series
 
-    make_data_dir(tmp_path, {})
-    component = CommonInterface(data_folder_path=str(tmp_path))
-    config = load_configuration({"#api_secret": "k", "metrics": {"entities": ["transactional_messages"]}})
-    ctx = RunContext(client=Client(), component=component, tables_dir=Path(component.tables_out_path),
-                     incremental_load=False, now=now)
-    state = Metrics(config, clock=lambda: now).run(ctx, {})
-    lines = (Path(component.tables_out_path) / "transactional_metrics.csv").read_text().splitlines()
+    state, tables = run_metrics(tmp_path, monkeypatch, Client(), ["transactional_messages"], now)
+    lines = (tables / "transactional_metrics.csv").read_text().splitlines()
     assert len(lines) == 3 and all(line.startswith("2,") for line in lines[1:])
     assert "transactional 1 was deleted during the run" in caplog.text
     assert state["marks"] == {"transactional_metrics:days": now}
@@ -173,7 +179,28 @@ def test_metrics_mistakes_are_one_sentence(section, needle):
 
 
 def test_date_from_is_read_against_the_run_clock():
-    from configuration import parse_date_from
+    from datasets.settings import parse_date_from
 
     run_clock = datetime(2026, 3, 10, 16, tzinfo=UTC)
     assert parse_date_from("3 days ago", run_clock) == int(datetime(2026, 3, 7, tzinfo=UTC).timestamp())
+
+
+def test_a_broadcast_deleted_before_its_actions_are_listed_is_a_warning_not_a_failed_run(tmp_path, monkeypatch,
+                                                                                          caplog):
+    now = eastern(2026, 3, 11, 10)
+    series = fixture("broadcast_metrics_v1.json")
+
+    class Client:
+        def request_json(self, method, path, params=None, json_body=None):
+            if path == "/v1/broadcasts":  # actions without ids: their listing is asked for
+                return {"broadcasts": [{"id": 1, "created": 1, "actions": [{}]},
+                                       {"id": 2, "created": 1, "actions": [{"id": 5}]}]}
+            if path.startswith("/v1/broadcasts/1/"):
+                raise NotFoundError.for_request("GET", path)
+            return series
+
+    state, tables = run_metrics(tmp_path, monkeypatch, Client(), ["broadcast_actions"], now)
+    lines = (tables / "broadcast_action_metrics.csv").read_text().splitlines()
+    assert len(lines) > 1 and all(line.startswith("2,5,") for line in lines[1:])
+    assert caplog.text.count("broadcast 1 was deleted during the run") == 1
+    assert state["marks"] == {"broadcast_action_metrics:days": now}

@@ -3,7 +3,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from output import storage_column_names, table_name, table_names
+from output import storage_column_names, table_name
 from output.naming import ColumnClash, renamed_clashes
 
 VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,63}$")
@@ -110,33 +110,6 @@ def test_table_name_for_activity_types():
     assert len(table_name("t" * 200)) == 64
 
 
-def test_table_names_are_injective_and_order_independent():
-    raws = ["page", "a:b", "a_b", "A_B", "_o:1:create", "o_1_create", "secondary:dropped_email", "", "::"]
-    names = table_names(raws, prefix="activities_")
-    assert set(names) == set(raws)
-    assert len({name.lower() for name in names.values()}) == len(raws)
-    assert all(VALID.match(name) for name in names.values())
-    assert names["page"] == "activities_page"
-    assert names["secondary:dropped_email"] == "activities_secondary_dropped_email"
-    # Raws whose name is already valid keep it; the others get suffixes in sorted order.
-    assert names["o_1_create"] == "activities_o_1_create"
-    assert names["_o:1:create"] == "activities_o_1_create_2"
-    assert names["A_B"] == "activities_A_B"  # both valid: sorted order ("A" < "a") decides
-    assert names["a_b"] == "activities_a_b_2"
-    assert names["a:b"] == "activities_a_b_3"
-    assert names[""] == "activities"
-    assert names["::"] == "activities_2"
-    assert table_names(list(reversed(raws)), prefix="activities_") == names
-
-
-def test_table_names_without_prefix():
-    assert table_names(["_o:1:create", "secondary:dropped_email", "page"]) == {
-        "_o:1:create": "o_1_create",
-        "secondary:dropped_email": "secondary_dropped_email",
-        "page": "page",
-    }
-
-
 keys = st.lists(st.text(max_size=80), max_size=30)
 
 
@@ -153,10 +126,15 @@ def test_storage_column_names_properties(first, more):
     assert all(clash.name in names and clash.clashes_with in first for clash in clashes)
 
 
-@given(st.lists(st.text(max_size=40), max_size=20), st.sampled_from(["", "activities_", "x"]))
-def test_table_names_properties(raws, prefix):
-    names = table_names(raws, prefix=prefix)
-    assert set(names) == set(raws)
-    assert all(VALID.match(name) for name in names.values())
-    assert len({name.lower() for name in names.values()}) == len(names)
-    assert table_names(sorted(raws, reverse=True), prefix=prefix) == names
+def test_the_earlier_rule_gave_the_names_tables_written_before_transliteration_have():
+    from output.naming import earlier_column_names
+
+    keys = ["cio_id", "straße", "город", "名前", "🎂 birthday", "město"]
+    assert earlier_column_names(keys) == ["cio_id", "stra_e", "column", "column_2", "birthday", "mesto"]
+    assert storage_column_names(keys) == ["cio_id", "strasse", "gorod", "MingQian", "birthday_birthday", "mesto"]
+
+
+def test_kept_names_stay_and_new_names_never_take_them():
+    kept = {"город": "column", "名前": "column_2", "🎂 birthday": "birthday"}
+    keys = ["город", "名前", "🎂 birthday", "column", "birthday", "gorod"]
+    assert storage_column_names(keys, kept) == ["column", "column_2", "birthday", "column_3", "birthday_2", "gorod"]

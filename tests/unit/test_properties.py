@@ -20,7 +20,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from configuration import Configuration, ConfigurationError, load_configuration, parse_date_from
+from configuration import Configuration, ConfigurationError, load_configuration
+from datasets.settings import parse_date_from
 from output import TableSpec, TableWriter, flatten
 
 KEY = "cio-KEY-do-not-print-3f9a7c1e"

@@ -11,61 +11,51 @@ import pytest
 
 from configuration import Configuration, ConfigurationError, load_configuration
 from datasets import REGISTRY, catalogue
-from datasets.registry import Flag, Section
+from datasets.registry import Flag
+from scripts import generate_docs
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "component_config" / "configSchema.json").read_text(encoding="utf-8"))
 SAMPLE = json.loads((ROOT / "component_config" / "sample-config" / "config.json").read_text(encoding="utf-8"))
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 NOT_DATASETS = {"#api_secret", "api_region", "test_connection", "incremental_output", "debug", "max_run_minutes"}
 KEY = "sk-test-SECRET-123456"
 
 
-def readme_section(title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.DOTALL | re.MULTILINE)
+def readme_section(readme: str, title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", readme, re.DOTALL | re.MULTILINE)
     assert match, title
     return match.group(1)
 
 
-def test_every_issue_dataset_is_registered_with_its_table_and_key():
-    expected = {
-        "campaign_actions": ("campaign_id", "id"), "newsletters": ("id",), "newsletter_contents": ("newsletter_id", "id"),
-        "newsletter_test_groups": ("newsletter_id", "id"), "broadcasts": ("id",),
-        "broadcast_actions": ("broadcast_id", "id"), "broadcast_triggers": ("broadcast_id", "id"),
-        "transactional_messages": ("id",), "transactional_contents": ("transactional_message_id", "id"),
-        "sender_identities": ("id",), "subscription_topics": ("id",), "optouts": ("cio_id",), "object_types": ("id",),
-        "objects": ("object_type_id", "object_id"), "object_relationships": ("object_type_id", "object_id", "cio_id"),
-        "workspaces": ("id",), "reporting_webhooks": ("id",), "snippets": ("name",), "collections": ("id",),
-        "segment_usage": ("segment_id", "used_by_type", "used_by_id"),
-        "esp_suppressions": ("suppression_type", "email"), "campaigns": ("id",), "segments": ("id",),
-    }
-    for key, primary_key in expected.items():
-        entry = REGISTRY[key]
-        assert isinstance(entry, Flag), key
-        assert entry.declaration.table.name == key
-        assert entry.declaration.table.primary_key == primary_key, key
-        assert set(primary_key) <= set(entry.declaration.table.seed_columns), key
-
-
-def test_the_form_lists_exactly_the_registry():
-    properties = SCHEMA["properties"]
-    assert set(properties) - NOT_DATASETS == set(REGISTRY)
+def test_every_declared_dataset_writes_the_table_of_its_key_with_its_key_columns_seeded():
     for key in REGISTRY.flags():
-        prop = properties[key]
+        table = REGISTRY[key].declaration.table
+        assert table.name == key
+        assert set(table.primary_key) <= set(table.seed_columns), key
+
+
+@pytest.mark.parametrize("path", sorted(generate_docs.generated(), key=str), ids=lambda path: path.name)
+def test_the_committed_file_is_what_make_docs_writes(path):
+    assert path.read_text(encoding="utf-8") == generate_docs.generated()[path], f"run make docs: {path}"
+
+
+def test_make_docs_writes_every_dataset_into_the_form_the_readme_and_the_demo():
+    files = generate_docs.generated()
+    schema = json.loads(files[generate_docs.SCHEMA])
+    assert set(schema["properties"]) - NOT_DATASETS == set(REGISTRY)
+    for key in REGISTRY.flags():
+        prop = schema["properties"][key]
         assert (prop["type"], prop.get("format"), prop.get("default")) == ("boolean", "checkbox", False), key
         assert REGISTRY[key].declaration.table.name in prop["description"], key
     for key in REGISTRY.sections():
-        assert properties[key]["type"] in ("array", "object"), key
-
-
-def test_the_readme_tables_list_exactly_the_registry():
-    configuration = readme_section("Configuration")
+        assert schema["properties"][key]["type"] in ("array", "object"), key
+    readme = files[generate_docs.README]
+    configuration = readme_section(readme, "Configuration")
     documented = {m.group(1) for m in re.finditer(r"^\| `([a-z_#]+)[`.]", configuration, re.MULTILINE)}
     assert documented - NOT_DATASETS == set(REGISTRY)
-    output = readme_section("Output tables")
-    tables = {m.group(1) for m in re.finditer(r"^\| `([a-z_<>]+)`", output, re.MULTILINE)}
-    for key in REGISTRY.flags():
-        assert REGISTRY[key].declaration.table.name in tables, key
+    tables = {m.group(1) for m in re.finditer(r"^\| `([a-z_<>]+)`", readme_section(readme, "Output tables"),
+                                              re.MULTILINE)}
+    assert {REGISTRY[key].declaration.table.name for key in REGISTRY.flags()} <= tables
+    assert set(json.loads(files[generate_docs.SAMPLE])["parameters"]) - NOT_DATASETS == set(REGISTRY)
 
 
 def test_the_demo_configuration_switches_every_dataset_on():
@@ -90,11 +80,12 @@ def test_the_configuration_model_follows_the_registry():
     assert all(key in str(info.value) for key in REGISTRY)
 
 
-def test_sections_name_an_importable_dataset_with_the_same_key():
+def test_a_dataset_with_code_is_registered_as_its_class_with_its_settings_model():
     for key in REGISTRY.sections():
         entry = REGISTRY[key]
-        assert isinstance(entry, Section)
-        assert entry.load().key == key
+        assert not isinstance(entry, Flag)
+        assert entry.key == key
+        assert Configuration.model_fields[key].annotation == entry.settings | None
 
 
 def test_parents_run_before_their_children_and_keys_are_unique():

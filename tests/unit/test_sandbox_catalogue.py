@@ -86,6 +86,14 @@ def test_campaign_actions_page_by_ten_with_string_ids(api, server):
     assert single["id"] == int(actions[0]["id"])
     assert api.get(server.url + "/v1/campaigns/999999/actions").status_code == 404
     assert api.get(server.url + "/v1/campaigns/abc/actions").status_code == 400
+    # A token the route did not mint is a 400 (estuary/connectors source-customer-io/bruno/Child Entities/campaign
+    # actions start rejected.yml): another campaign's, another endpoint's, a made-up one.
+    token = get(api, server, "/v1/campaigns/1001/actions")["next"]
+    foreign = get(api, server, "/v1/newsletters", limit=1)["next"]
+    other = server.workspace.entities.campaign_ids()[0]
+    assert other != 1001
+    for start in (token, foreign, "MDox"):
+        assert api.get(server.url + f"/v1/campaigns/{other}/actions", params={"start": start}).status_code == 400
 
 
 def test_newsletters_page_and_children(api, server):
@@ -105,8 +113,15 @@ def test_broadcasts_triggers_and_integer_next_of_trigger_errors(api, server):
     broadcasts = get(api, server, "/v1/broadcasts", start="x", limit=1)["broadcasts"]  # unpaginated: ignored
     assert [b["id"] for b in broadcasts] == [14, 15, 100, 101]
     assert broadcasts[1]["tags"] == "nil"
-    actions = get(api, server, "/v1/broadcasts/14/actions")["actions"]
-    assert [a["id"] for a in actions] == [701, 702] and "next" not in get(api, server, "/v1/broadcasts/14/actions")
+    first = get(api, server, "/v1/broadcasts/14/actions")
+    assert [a["id"] for a in first["actions"]] == [701] and first["next"]  # paged with `next`, one action a page
+    actions, pages = follow(api, server, "/v1/broadcasts/14/actions", "actions")
+    assert [a["id"] for a in actions] == [701, 702] and pages == 3  # a token past the end, then an empty page
+    last = get(api, server, "/v1/broadcasts/14/actions", start=get(api, server, "/v1/broadcasts/14/actions",
+                                                                    start=first["next"])["next"])
+    assert last == {"actions": []}  # `next` absent at the end
+    foreign = api.get(server.url + "/v1/broadcasts/15/actions", params={"start": first["next"]})
+    assert foreign.status_code == 400  # a token of another broadcast
     triggers = get(api, server, "/v1/broadcasts/14/triggers")["triggers"]
     assert triggers and all(t["broadcast_id"] == 14 for t in triggers)
     errors, start = [], None
@@ -130,12 +145,13 @@ def test_transactional_envelope_and_meta_error(api, server):
     assert bad.status_code == 400 and bad.json() == {"meta": {"error": "The request was malformed."}}
 
 
-def test_sender_identities_hide_hidden_ones_unless_asked(api, server):
+def test_sender_identities_hidden_true_answers_only_the_hidden_ones(api, server):
     visible, _ = follow(api, server, "/v1/sender_identities", "sender_identities")
-    every, pages = follow(api, server, "/v1/sender_identities", "sender_identities", hidden="true")
-    assert pages == 3 and len(every) == 7
+    hidden, _ = follow(api, server, "/v1/sender_identities", "sender_identities", hidden="true")
+    every = server.workspace.entities.sender_identities
     assert {s["id"] for s in visible} == {s["id"] for s in every if not s["hidden"]}
-    assert any(s["hidden"] for s in every)
+    assert {s["id"] for s in hidden} == {s["id"] for s in every if s["hidden"]}
+    assert visible and hidden
 
 
 def test_objects_search_attributes_and_relationships(api, server):
@@ -170,12 +186,13 @@ def test_esp_suppressions_limit_offset_and_empty_list(api, server):
     while True:
         page = get(api, server, "/v1/esp/suppression/bounces", limit=500, offset=offset)
         assert "next" not in page and page["category"] == "bounces"
-        rows += page["suppressions"]
-        if len(page["suppressions"]) < 500:
+        rows += page["suppressions"] or []
+        if len(page["suppressions"] or []) < 500:
             break
         offset += 500
     assert len(rows) == 1203 and len({r["email"] for r in rows}) == 1203
-    assert get(api, server, "/v1/esp/suppression/invalid_emails")["suppressions"] == []
+    assert get(api, server, "/v1/esp/suppression/invalid_emails")["suppressions"] is None  # null, not []
+    assert get(api, server, "/v1/esp/suppression/bounces", offset=99999)["suppressions"] is None
     assert get(api, server, "/v1/esp/suppression/spam_reports")["category"] == "spam"
     assert api.get(server.url + "/v1/esp/suppression/bounces", params={"limit": 1001}).status_code == 400
 
@@ -204,3 +221,34 @@ def test_parent_deleted_mid_run_answers_404():
         assert requests.get(srv.url + "/v1/objects/1/account-1-0001/attributes", headers=headers).status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/campaign/424242/delete").status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/planet/1/delete").status_code == 400
+
+
+def test_segments_carry_conditions_and_one_being_rebuilt_lists_a_partial_roster(api, server):
+    segments = {s["id"]: s for s in get(api, server, "/v1/segments")["segments"]}
+    shapes = {next(iter(s["conditions"])) for s in segments.values()}
+    assert len(shapes) > 2  # a nested tree whose shape varies by segment
+    rebuilt = segments[21]
+    assert rebuilt["state"] == "build" and rebuilt["progress"] == 42
+    ws = server.workspace
+    members = ws.segment_member_indices(21)
+    assert max(members) < ws.people_count * 42 // 100
+    listed, _ = follow(api, server, "/v1/segments/21/membership", "identifiers")
+    assert [m["cio_id"] for m in listed] == ws.segment_member_ids(21)
+
+
+def test_design_studio_pages_by_number_with_exclusive_update_bounds(api, server):
+    data = server.workspace.entities.design_studio
+    first = get(api, server, "/v1/design_studio/emails", page=1, limit=4)
+    assert first["meta"]["pagination"] == {"page": 1, "limit": 4, "total": len(data["emails"])}
+    assert "next" not in first and {f["id"] for f in first["folders"]} <= {f["id"] for f in data["folders"]}
+    past = get(api, server, "/v1/design_studio/emails", page=99, limit=4)
+    assert past["emails"] == [] and past["meta"]["pagination"]["total"] == len(data["emails"])  # no restart
+    for params in ({"page": 0}, {"limit": 10001}, {"limit": 0}):
+        assert api.get(server.url + "/v1/design_studio/emails", params=params).status_code == 400
+    email = data["emails"][3]
+    after = get(api, server, "/v1/design_studio/emails", updated_after=email["updated"])["emails"]
+    assert email["id"] not in {e["id"] for e in after}  # exclusive
+    assert {e["id"] for e in after} == {e["id"] for e in data["emails"] if e["updated"] > email["updated"]}
+    for kind in ("components", "folders"):
+        assert len(get(api, server, f"/v1/design_studio/{kind}")[kind]) == len(data[kind])
+    assert get(api, server, "/v1/subscription_channels")["channels"]

@@ -18,7 +18,7 @@ from keboola.component import CommonInterface
 from configuration import load_configuration
 from customerio import DeferredPage
 from customerio.errors import NotFoundError, ServerError
-from datasets import RunContext
+from datasets import REGISTRY, RunContext, run_dataset
 from datasets.segment_membership import SegmentMembership
 
 
@@ -40,6 +40,7 @@ class FakeApi:
         self.calls: list[tuple[str, str, dict]] = []
         self.delete_after_first_page: set[int] = set()
         self.fail: dict[int, Exception] = {}
+        self.states: dict[int, dict] = {}  # segment id -> extra fields of its listing (state, progress)
 
     def _record(self, method, path, params=None):
         with self.lock:
@@ -51,7 +52,8 @@ class FakeApi:
     def request_json(self, method, path, *, params=None, json_body=None):
         self._record(method, path, params)
         if path == "/v1/segments":
-            return {"segments": [{"id": sid, "name": f"S{sid}"} for sid in self.listed]}
+            return {"segments": [{"id": sid, "name": f"S{sid}", "state": "finished", **self.states.get(sid, {})}
+                                 for sid in self.listed]}
         if path.endswith("/customer_count"):
             sid = int(path.split("/")[3])
             if sid not in self.segments:
@@ -133,7 +135,7 @@ def test_chosen_segments_in_the_configured_order(component):
     header, rows = read(component)
     assert header == ["segment_id", "cio_id", "id", "email"]
     assert rows == expected_rows(api, [15, 3])
-    assert not api.calls_to("/v1/segments")
+    assert len(api.calls_to("/v1/segments")) == 1  # the listing tells which segments are being rebuilt
     assert all(call[2]["limit"] == 30000 for call in api.calls_to("/membership"))
     assert state == {"columns": {"segment_membership": header}}
     manifest = json.loads((Path(component.tables_out_path) / "segment_membership.csv.manifest").read_text())
@@ -277,3 +279,67 @@ def test_one_parsed_page_at_a_time_whatever_the_number_of_segments(tmp_path, mon
     assert rows == expected_rows(api, sorted(segments))
     assert api.tracker["most"] == 1
     assert api.tracker["alive"] == 0
+
+
+def test_a_segment_being_rebuilt_is_read_with_a_warning_naming_it(component, caplog):
+    api = FakeApi(SEGMENTS)
+    api.states = {7: {"state": "build", "progress": 42}, 3: {"state": "finished"}}
+    with caplog.at_level(logging.WARNING):
+        run(api, component, segment_ids=[3, 7])
+    _, rows = read(component)
+    assert rows == expected_rows(api, [3, 7])  # the roster as listed now is kept, not dropped
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [("segment_membership: segment 7 (S7) is being rebuilt by Customer.io (state 'build', 42% "
+                         "done): its members are written as listed now, which may be only part of them; run again "
+                         "once it has finished.")]
+
+
+def test_a_member_listed_twice_across_pages_is_written_once(component, monkeypatch):
+    # Live tokens are positions: a member who moves while the segment is paged is listed on two pages.
+    monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 5)
+    repeated = [member(n) for n in range(1, 6)] + [member(n) for n in range(5, 12)] + [member(3)]
+    api = FakeApi({3: repeated, 15: SEGMENTS[15]})
+    run(api, component, segment_ids=[3, 15])
+    _, rows = read(component)
+    pairs = [(r["segment_id"], r["cio_id"]) for r in rows]
+    assert len(pairs) == len(set(pairs))
+    assert pairs == [("3", f"c{n:06d}") for n in range(1, 12)] + [("15", f"c{n:06d}") for n in range(100, 105)]
+
+
+def test_against_the_sandbox_a_page_that_repeats_members_writes_each_pair_once(component, monkeypatch):
+    from customerio import CustomerIoClient, RateLimiter
+    from sandbox import SandboxServer, SandboxSettings
+
+    monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 7)
+    with SandboxServer(SandboxSettings(rate_limit=0, anchor=1_750_000_000, membership_overlap=2)) as server, \
+            CustomerIoClient("sandbox-key", server.url, rate_limiter=RateLimiter(1000.0)) as client:
+        listed = []  # what the pages list: members of the page before come again
+        for page in client.paginate("GET", "/v1/segments/3/membership", params={"limit": 7}):
+            listed += [m["cio_id"] for m in page.get("identifiers") or []]
+        truth = server.workspace.segment_member_ids(3)
+        assert len(listed) > len(set(listed)) and set(listed) == set(truth)
+        run(client, component, segment_ids=[3, 21])
+        expected = [("3", c) for c in truth] + [("21", c) for c in server.workspace.segment_member_ids(21)]
+    _, rows = read(component)
+    assert [(r["segment_id"], r["cio_id"]) for r in rows] == expected
+
+
+def test_segment_usage_takes_its_segments_from_the_listing_membership_made(component):
+    class WithUsage(FakeApi):
+        def request_json(self, method, path, *, params=None, json_body=None):
+            if path.endswith("/used_by"):
+                self._record(method, path, params)
+                return {"used_by": {"campaigns": [int(path.split("/")[3])]}}
+            return super().request_json(method, path, params=params, json_body=json_body)
+
+    api = WithUsage(SEGMENTS)
+    config = load_configuration({"#api_secret": "k", "segment_membership": {}, "segment_usage": True})
+    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=True, now=0, max_workers=4)
+    for key in config.enabled_datasets():
+        run_dataset(REGISTRY[key](config), ctx, {})
+    assert config.enabled_datasets() == ["segment_membership", "segment_usage"]
+    assert len(api.calls_to("/v1/segments")) == 1
+    with open(Path(component.tables_out_path) / "segment_usage.csv", newline="", encoding="utf-8") as f:
+        usage = [(row["segment_id"], row["used_by_id"]) for row in csv.DictReader(f)]
+    assert sorted(usage) == sorted((str(sid), str(sid)) for sid in SEGMENTS)

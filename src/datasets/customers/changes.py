@@ -25,10 +25,10 @@ import logging
 from collections.abc import Iterator
 
 from concurrency import BoundedExecutor
-from configuration import CustomersSettings
 from customerio import CustomerIoClient, response_part
 
 from .layout import SEARCH_PATH, cell
+from .settings import CustomersSettings
 
 log = logging.getLogger(__name__)
 

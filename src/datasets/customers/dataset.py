@@ -9,7 +9,6 @@ from typing import Any
 
 from budget import Estimate, disagrees
 from concurrency import BoundedExecutor, ReadAhead
-from configuration import AttributesLayout, CustomersMode, CustomersSettings
 from customerio import response_part
 from customerio.errors import InvalidResponseError
 from output import to_json
@@ -30,6 +29,7 @@ from .layout import (
     cell,
     customers_spec,
 )
+from .settings import AttributesLayout, CustomersMode, CustomersSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 class Customers(Dataset):
     key = "customers"
+    settings = CustomersSettings
+    access = "access to People"
 
     SEARCH_LIMIT = 1000  # people per search page (the API maximum)
     BATCH_SIZE = 100  # people per attributes request (the API maximum)
@@ -69,11 +71,11 @@ class Customers(Dataset):
             else:
                 self._extract(ctx, settings, Output(customers_writer, None, settings.attributes), changed)
         self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
-        new_state: dict = {"columns": tables.columns}
+        marks = None
         if self._continues(ctx, settings, quiet=True):
             full_read_at = ctx.now if changed is None else previous["full_read_at"]
-            new_state["changes"] = {"mark": ctx.now, "full_read_at": full_read_at, "shape": changes.shape_of(settings)}
-        return new_state
+            marks = {"mark": ctx.now, "full_read_at": full_read_at, "shape": changes.shape_of(settings)}
+        return tables.new_state(changes=marks)
 
     def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
         """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people;
@@ -179,7 +181,7 @@ class Customers(Dataset):
     def _search(self, ctx: RunContext, filter_: dict, output: Output) -> None:
         progress = ctx.progress("customers", unit="people")
         missing = _Counter()
-        limit = max(1, 2 * ctx.max_workers)
+        limit = ctx.in_flight
         repeats = _Counter()
         pages = ReadAhead(self._search_pages(ctx, filter_, repeats), self.SEARCH_AHEAD, name="customers-search")
         try:
@@ -231,7 +233,7 @@ class Customers(Dataset):
         wanted = sorted(changes.matching(ctx.client, settings.filter, cio_ids)) if settings.filter else cio_ids
         progress = ctx.progress("customers", unit="people")
         gone = _Counter()
-        with BoundedExecutor(ctx.max_workers, limit=max(1, 2 * ctx.max_workers), name="customers") as pool:
+        with BoundedExecutor(ctx.max_workers, limit=ctx.in_flight, name="customers") as pool:
             for index, start in enumerate(range(0, len(wanted), self.BATCH_SIZE)):
                 pool.submit(self._hydrate_changed, ctx, output.sink((index,)), wanted[start:start + self.BATCH_SIZE],
                             gone, progress.add)

@@ -34,12 +34,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
-from configuration import CustomersSettings
 from customerio import response_part
 from customerio.errors import CustomerIoError, ExpiredDownloadError, InvalidResponseError, ServerError
 
 from ..base import RunContext
 from .layout import Output
+from .settings import CustomersSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from configuration import AttributesLayout
 from output import ChainWriter, TableSpec, TableWriter, to_cell
+
+from .settings import AttributesLayout
 
 # The filter that matches everyone when the configuration has none. The older component used `id exists`,
 # which skips people who have no `id` (email-only or anonymous profiles). Every person has a `cio_id` (Customer.io

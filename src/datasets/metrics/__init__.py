@@ -1,5 +1,5 @@
 """Metrics as time series: campaigns, actions, newsletters, contents, broadcasts, actions, transactional messages."""
 
-from .dataset import KINDS, Metrics
+from .dataset import Metrics
 
-__all__ = ["KINDS", "Metrics"]
+__all__ = ["Metrics"]

@@ -34,25 +34,29 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from concurrency import BoundedExecutor
-from configuration import METRICS_ENTITIES, MetricsSettings, parse_date_from
 from customerio.errors import NotFoundError
 
 from ..base import Dataset, RunContext, Tables
+from ..settings import parse_date_from
 from . import entities, periods, readers, tables
 from .entities import Entity
+from .jobs import ENTITIES, ID_COLUMN, JOBS, KIND_ENTITIES, Job, Reader
 from .readers import UTC_ZONE
+from .settings import MetricsSettings
 
 log = logging.getLogger(__name__)
 
 DAY = 86_400
 HOURLY_FIRST_READ_DAYS = 31
-KINDS = METRICS_ENTITIES
-_ENTITY_KIND = {"campaign": "campaigns", "newsletter": "newsletters", "broadcast": "broadcasts",
-                "transactional": "transactional_messages"}
+# How each kind of entity is listed, in the order they are read.
+LISTINGS = {"campaign": entities.campaigns, "newsletter": entities.newsletters, "broadcast": entities.broadcasts,
+            "transactional": entities.transactional}
 
 
 class Metrics(Dataset):
     key = "metrics"
+    settings = MetricsSettings
+    access = "access to Campaigns, Newsletters, Broadcasts and Transactional messages (their metrics)"
 
     def __init__(self, config, clock: Callable[[], float] = time.time):
         super().__init__(config)
@@ -67,44 +71,46 @@ class Metrics(Dataset):
         with ExitStack() as stack:
             writers = {table.spec.name: stack.enter_context(table_session.open(table.spec))
                        for table in plan.tables()}
-            pool = stack.enter_context(BoundedExecutor(ctx.max_workers, limit=2 * ctx.max_workers, name="metrics"))
+            pool = stack.enter_context(BoundedExecutor(ctx.max_workers, limit=ctx.in_flight, name="metrics"))
             # What earlier runs left goes first, the longest waiting first (first reads, then the oldest mark): each
             # run then moves forward however little its budget fits, and no entity waits for ever.
             for entity in sorted(plan.entities(ctx.client), key=plan.waiting):
                 pool.submit(self._read_entity, ctx, plan, writers, entity, progress)
         for warning in sorted(plan.warnings):
             log.warning("%s", warning)
-        new_state = {"columns": table_session.columns, "marks": plan.new_marks(), "never_started": plan.never_started()}
         left = plan.left()
         if left:
-            new_state["left"] = left
             count = sum(len(ids) for ids in left.values())
             ctx.budget.leave(f"metrics: {count:,} entit{'y' if count == 1 else 'ies'} not read")
-        return new_state
+        return table_session.new_state(marks=plan.new_marks(), never_started=plan.never_started(), left=left or None)
 
     def _read_entity(self, ctx: RunContext, plan: _Plan, writers: dict, entity: Entity, progress) -> None:
         if self.config.metrics.incremental_output and ctx.budget.expired():
-            plan.leave(entity)  # the next run gives it its first read
+            plan.leave(entity)  # the next run reads it first, from where this run would have started
             progress.step()
             return
-        for table, key, rows in plan.jobs(ctx.client, entity):
+        # A 404 of the entity or of its children's listing: deleted during the run, skipped with one warning.
+        for job in plan.jobs_of(entity.kind):
             try:
-                iterator = iter(rows)
-                first = next(iterator, None)
+                children = plan.children(ctx.client, entity) if job.child else (None,)
+                for child in children:
+                    key, rows = plan.rows(ctx.client, job, entity, child)
+                    iterator = iter(rows)
+                    first = next(iterator, None)
+                    if first is None:
+                        continue
+                    chain = writers[job.table.spec.name].chain(key)
+                    chain.write(first)
+                    count = 1
+                    for row in iterator:
+                        chain.write(row)
+                        count += 1
+                    chain.close()  # thousands of chains: a closed one keeps no open file or buffer until the merge
+                    progress.add(count)
             except NotFoundError:
-                log.warning("metrics: %s %s was deleted during the run; its %s are skipped.", entity.kind, entity.id,
-                            table.spec.name)
-                continue
-            if first is None:
-                continue
-            chain = writers[table.spec.name].chain(key)
-            chain.write(first)
-            count = 1
-            for row in iterator:
-                chain.write(row)
-                count += 1
-            chain.close()  # thousands of chains: a closed one keeps no open file or buffer until the merge
-            progress.add(count)
+                log.warning("metrics: %s %s was deleted during the run; its metrics are skipped.", entity.kind,
+                            entity.id)
+                break
         progress.step()
 
 
@@ -113,7 +119,7 @@ class _Plan:
 
     def __init__(self, settings: MetricsSettings, state: dict, now: int, clock: Callable[[], float]):
         self.settings = settings
-        self.kinds = set(settings.entities or KINDS)
+        self.kinds = set(settings.entities or ENTITIES)
         self.resolution = settings.resolution.value
         self.now = now
         self.clock = clock
@@ -123,126 +129,68 @@ class _Plan:
         self.marks: dict[str, int] = dict(state.get("marks") or {}) if settings.incremental_output else {}
         self._kept_marks: dict[str, int] = dict(state.get("marks") or {})
         previous = state.get("never_started") or {}
-        self._was_never_started = {kind: set(previous.get(kind) or ()) for kind in _ENTITY_KIND.values()}
-        self._never_started: dict[str, list[int]] = {kind: [] for kind in _ENTITY_KIND.values()}
+        self._was_never_started = {kind: set(previous.get(kind) or ()) for kind in KIND_ENTITIES.values()}
+        self._never_started: dict[str, list[int]] = {kind: [] for kind in KIND_ENTITIES.values()}
         # Installments: entities the last run's budget left, with where their read starts (None: a first read).
         left = state.get("left") if settings.incremental_output and isinstance(state.get("left"), dict) else {}
         self._was_left: dict[str, dict[int, int | None]] = {
             kind: {entry[0]: entry[1] for entry in left.get(kind) or () if _left_entry(entry)}
-            for kind in _ENTITY_KIND.values()}
-        self._left: dict[str, dict[int, int | None]] = {kind: {} for kind in _ENTITY_KIND.values()}
+            for kind in KIND_ENTITIES.values()}
+        self._left: dict[str, dict[int, int | None]] = {kind: {} for kind in KIND_ENTITIES.values()}
         self._lock = threading.Lock()  # entities are read on the pool's threads: guards the shared sets
         self.warnings: set[str] = set()
 
-    # ------------------------------------------------------------------ tables and entities
+    # ------------------------------------------------------------------ tables, entities and jobs
+    def _selected(self, job: Job) -> bool:
+        return job.switch in self.kinds and (not job.option or getattr(self.settings, job.option))
+
     def tables(self) -> list[tables.MetricsTable]:
-        chosen = []
-        for kind, table in (("campaigns", tables.CAMPAIGN), ("campaign_actions", tables.CAMPAIGN_ACTION),
-                            ("newsletters", tables.NEWSLETTER), ("newsletter_contents", tables.NEWSLETTER_CONTENT),
-                            ("broadcasts", tables.BROADCAST), ("broadcast_actions", tables.BROADCAST_ACTION),
-                            ("transactional_messages", tables.TRANSACTIONAL)):
-            if kind in self.kinds:
-                chosen.append(table)
-        if self.settings.links:
-            chosen += [table for kind, table in (
-                ("campaigns", tables.CAMPAIGN_LINK), ("newsletters", tables.NEWSLETTER_LINK),
-                ("broadcasts", tables.BROADCAST_LINK), ("transactional_messages", tables.TRANSACTIONAL_LINK))
-                if kind in self.kinds]
-        if self.settings.journey and "campaigns" in self.kinds:
-            chosen.append(tables.CAMPAIGN_JOURNEY)
-        return chosen
+        return [job.table for job in JOBS if self._selected(job)]
+
+    def jobs_of(self, kind: str) -> list[Job]:
+        return [job for job in JOBS if job.kind == kind and self._selected(job)]
 
     def entities(self, client) -> Iterator[Entity]:
-        listings = []
-        if self.kinds & {"campaigns", "campaign_actions"}:
-            listings.append(entities.campaigns)
-        if self.kinds & {"newsletters", "newsletter_contents"}:
-            listings.append(entities.newsletters)
-        if self.kinds & {"broadcasts", "broadcast_actions"}:
-            listings.append(entities.broadcasts)
-        if "transactional_messages" in self.kinds:
-            listings.append(entities.transactional)
-        for listing in listings:
+        for kind, listing in LISTINGS.items():
+            if not self.jobs_of(kind):
+                continue
             for entity in listing(client):
                 if entity.started:
                     yield entity
                 else:
-                    self._never_started[_ENTITY_KIND[entity.kind]].append(entity.id)
+                    self._never_started[KIND_ENTITIES[entity.kind]].append(entity.id)
 
-    # ------------------------------------------------------------------ jobs of one entity
-    def jobs(self, client, entity: Entity) -> Iterator[tuple[tables.MetricsTable, tuple, Iterable[dict]]]:
-        """(table, chain key, rows) for every table this entity feeds; rows are fetched when iterated."""
-        res, eid = self.resolution, entity.id
-        if entity.kind == "campaign":
-            keys = {"campaign_id": str(eid)}
-            if "campaigns" in self.kinds:
-                yield tables.CAMPAIGN, (eid,), self._v2(client, tables.CAMPAIGN, entity,
-                                                          f"/v1/campaigns/{eid}/metrics", keys)
-                if self.settings.links:
-                    yield tables.CAMPAIGN_LINK, (eid,), self._links(client, tables.CAMPAIGN_LINK, entity,
-                                                                      f"/v1/campaigns/{eid}/metrics/links", keys)
-                if self.settings.journey:
-                    start, end = self._v2_window(tables.CAMPAIGN_JOURNEY, entity)
-                    yield tables.CAMPAIGN_JOURNEY, (eid,), readers.journey_rows(client, eid, res, start, end)
-            if "campaign_actions" in self.kinds:
-                for action_id in entities.children(client, entity):
-                    yield tables.CAMPAIGN_ACTION, (eid, action_id), self._v2(
-                        client, tables.CAMPAIGN_ACTION, entity, f"/v1/campaigns/{eid}/actions/{action_id}/metrics",
-                        {**keys, "action_id": str(action_id)}, variants=True)
-        elif entity.kind == "newsletter":
-            keys = {"newsletter_id": str(eid)}
-            if "newsletters" in self.kinds:
-                yield tables.NEWSLETTER, (eid,), self._v1(client, tables.NEWSLETTER, entity,
-                                                            f"/v1/newsletters/{eid}/metrics", keys)
-                if self.settings.links:
-                    yield tables.NEWSLETTER_LINK, (eid,), self._links(client, tables.NEWSLETTER_LINK, entity,
-                                                                        f"/v1/newsletters/{eid}/metrics/links", keys)
-            if "newsletter_contents" in self.kinds:
-                for content_id in entities.children(client, entity):
-                    yield tables.NEWSLETTER_CONTENT, (eid, content_id), self._v1(
-                        client, tables.NEWSLETTER_CONTENT, entity, f"/v1/newsletters/{eid}/contents/{content_id}/metrics",
-                        {**keys, "content_id": str(content_id)})
-        elif entity.kind == "broadcast":
-            keys = {"broadcast_id": str(eid)}
-            if "broadcasts" in self.kinds:
-                yield tables.BROADCAST, (eid,), self._v1(client, tables.BROADCAST, entity,
-                                                           f"/v1/broadcasts/{eid}/metrics", keys)
-                if self.settings.links:
-                    yield tables.BROADCAST_LINK, (eid,), self._links(client, tables.BROADCAST_LINK, entity,
-                                                                       f"/v1/broadcasts/{eid}/metrics/links", keys)
-            if "broadcast_actions" in self.kinds:
-                for action_id in entities.children(client, entity):
-                    yield tables.BROADCAST_ACTION, (eid, action_id), self._v1(
-                        client, tables.BROADCAST_ACTION, entity, f"/v1/broadcasts/{eid}/actions/{action_id}/metrics",
-                        {**keys, "action_id": str(action_id)}, variants=True)
-        else:
-            keys = {"transactional_message_id": str(eid)}
-            yield tables.TRANSACTIONAL, (eid,), self._v1(client, tables.TRANSACTIONAL, entity,
-                                                           f"/v1/transactional/{eid}/metrics", keys)
-            if self.settings.links:
-                yield tables.TRANSACTIONAL_LINK, (eid,), self._links(client, tables.TRANSACTIONAL_LINK, entity,
-                                                                       f"/v1/transactional/{eid}/metrics/links", keys)
+    @staticmethod
+    def children(client, entity: Entity) -> tuple[int, ...]:
+        return entities.children(client, entity)
 
-    def _v2(self, client, table, entity, path, keys, *, variants=False) -> Iterator[dict]:
-        start, end = self._v2_window(table, entity)
-        yield from readers.v2_rows(client, path, keys, self.resolution, start, end, variants=variants)
-
-    def _v1(self, client, table, entity, path, keys, *, variants=False) -> Iterator[dict]:
+    def rows(self, client, job: Job, entity: Entity, child: int | None) -> tuple[tuple, Iterable[dict]]:
+        """The chain key and the rows (fetched when iterated) of one job for one entity (and child)."""
+        keys = {ID_COLUMN[entity.kind]: str(entity.id)}
+        key: tuple = (entity.id,)
+        if job.child:
+            keys[job.child] = str(child)
+            key = (entity.id, child)
+        path = job.path.format(id=entity.id, child=child)
+        table, res = job.table, self.resolution
+        if job.reader in (Reader.V2, Reader.JOURNEY):
+            start, end = self._v2_window(table, entity)
+            if job.reader is Reader.JOURNEY:
+                return key, readers.journey_rows(client, path, keys, res, start, end)
+            return key, readers.v2_rows(client, path, keys, res, start, end, variants=job.variants)
         steps = self._v1_steps(table, entity)
-        yield from readers.v1_rows(client, path, keys, self.resolution, steps, self.clock, variants=variants)
-
-    def _links(self, client, table, entity, path, keys) -> Iterator[dict]:
-        steps = self._v1_steps(table, entity)
-        yield from readers.link_rows(client, path, keys, self.resolution, steps, self.clock)
+        if job.reader is Reader.LINKS:
+            return key, readers.link_rows(client, path, keys, res, steps, self.clock)
+        return key, readers.v1_rows(client, path, keys, res, steps, self.clock, variants=job.variants)
 
     # ------------------------------------------------------------------ windows
     def _earliest(self, table: tables.MetricsTable, entity: Entity) -> tuple[int | None, bool]:
         """The earliest instant to read for this entity and table, and whether this is a continued read."""
         mark = self.marks.get(self._mark_key(table))
-        was_left = self._was_left[_ENTITY_KIND[entity.kind]]
+        was_left = self._was_left[KIND_ENTITIES[entity.kind]]
         if entity.id in was_left:
             mark = was_left[entity.id]  # where the run that left it would have started
-        if mark and entity.id not in self._was_never_started[_ENTITY_KIND[entity.kind]]:
+        if mark and entity.id not in self._was_never_started[KIND_ENTITIES[entity.kind]]:
             return max(0, mark - self.lookback), True
         bounds = [b for b in (self.date_from, entity.born) if b is not None]
         return (max(bounds) if bounds else None), False
@@ -282,7 +230,7 @@ class _Plan:
     def waiting(self, entity: Entity) -> tuple[int, int]:
         """The order of reading: entities left by the last run first (a first read before a continued one, the
         oldest mark first), then the others."""
-        was_left = self._was_left[_ENTITY_KIND[entity.kind]]
+        was_left = self._was_left[KIND_ENTITIES[entity.kind]]
         if entity.id not in was_left:
             return 2, 0
         since = was_left[entity.id]
@@ -291,7 +239,7 @@ class _Plan:
     def leave(self, entity: Entity) -> None:
         """The time budget is spent before ``entity`` was read: the next run reads it first, from where this run
         would have started (the mark of its tables; None: a first read)."""
-        kind = _ENTITY_KIND[entity.kind]
+        kind = KIND_ENTITIES[entity.kind]
         if entity.id in self._was_left[kind]:
             since = self._was_left[kind][entity.id]
         elif entity.id in self._was_never_started[kind]:

@@ -1,4 +1,5 @@
-"""The entities whose metrics are read, listed through the client.
+"""The entities whose metrics are read, listed through the catalogue's declarations (the same paths, paging and
+shape checks as the catalogue tables).
 
 Action and content ids come from the parent's listing when it carries them (`actions[].id` on campaigns and
 broadcasts, `content_ids` on newsletters: one request saved per parent); when an entry lacks an id (the spec's own
@@ -11,11 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from customerio import CustomerIoClient
-from customerio.errors import InvalidResponseError
 
+from .. import catalogue
+from ..declared import Declaration, read_rows
 from .readers import as_id
-
-NEWSLETTER_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -28,23 +28,24 @@ class Entity:
 
 
 def campaigns(client: CustomerIoClient) -> Iterator[Entity]:
-    for item in _list(client, "/v1/campaigns", "campaigns"):
-        entity_id = as_id(item.get("id"))
-        if entity_id is not None:
-            yield Entity("campaign", entity_id, _has_started(item), _time(item.get("created")),
-                         _ids(item.get("actions"), "id"))
+    return _with_actions(client, "campaign", catalogue.CAMPAIGNS)
 
 
 def broadcasts(client: CustomerIoClient) -> Iterator[Entity]:
-    for item in _list(client, "/v1/broadcasts", "broadcasts"):
+    return _with_actions(client, "broadcast", catalogue.BROADCASTS)
+
+
+def _with_actions(client: CustomerIoClient, kind: str, declaration: Declaration) -> Iterator[Entity]:
+    """Campaigns and broadcasts: each with its actions (and a state: a draft never started)."""
+    for item in read_rows(client, declaration, {}):
         entity_id = as_id(item.get("id"))
         if entity_id is not None:
-            yield Entity("broadcast", entity_id, _has_started(item), _time(item.get("created")),
+            yield Entity(kind, entity_id, _has_started(item), _time(item.get("created")),
                          _ids(item.get("actions"), "id"))
 
 
 def transactional(client: CustomerIoClient) -> Iterator[Entity]:
-    for item in _list(client, "/v1/transactional", "messages"):  # sic: the envelope key is `messages`
+    for item in read_rows(client, catalogue.TRANSACTIONAL_MESSAGES, {}):
         entity_id = as_id(item.get("id"))
         if entity_id is not None:
             yield Entity("transactional", entity_id, True, _time(item.get("created_at")))
@@ -52,43 +53,26 @@ def transactional(client: CustomerIoClient) -> Iterator[Entity]:
 
 def newsletters(client: CustomerIoClient) -> Iterator[Entity]:
     """Page by page: only one page of newsletters is held at a time."""
-    for page in client.paginate("GET", "/v1/newsletters", params={"limit": NEWSLETTER_PAGE}):
-        items = page.get("newsletters")
-        if not isinstance(items, list):
-            raise _invalid("/v1/newsletters", "newsletters")
-        for item in items:
-            entity_id = as_id(item.get("id")) if isinstance(item, dict) else None
-            if entity_id is not None:
-                children = _plain_ids(item.get("content_ids"))
-                yield Entity("newsletter", entity_id, bool(item.get("sent_at")), _time(item.get("created")), children)
+    for item in read_rows(client, catalogue.NEWSLETTERS, {}):
+        entity_id = as_id(item.get("id"))
+        if entity_id is not None:
+            yield Entity("newsletter", entity_id, bool(item.get("sent_at")), _time(item.get("created")),
+                         _plain_ids(item.get("content_ids")))
+
+
+# The listing of an entity's children (actions or contents), and the parent column its path takes.
+_CHILDREN = {"campaign": (catalogue.CAMPAIGN_ACTIONS, "campaign_id"),
+             "broadcast": (catalogue.BROADCAST_ACTIONS, "broadcast_id"),
+             "newsletter": (catalogue.NEWSLETTER_CONTENTS, "newsletter_id")}
 
 
 def children(client: CustomerIoClient, entity: Entity) -> tuple[int, ...]:
     """Action ids of a campaign or broadcast, content ids of a newsletter."""
     if entity.children is not None:
         return entity.children
-    if entity.kind == "campaign":
-        path = f"/v1/campaigns/{entity.id}/actions"
-        found: list[int] = []
-        for page in client.paginate("GET", path):
-            found.extend(_ids(_items(page, "actions", path), "id") or ())
-        return tuple(dict.fromkeys(found))
-    if entity.kind == "broadcast":
-        path, key = f"/v1/broadcasts/{entity.id}/actions", "actions"
-    else:
-        path, key = f"/v1/newsletters/{entity.id}/contents", "contents"
-    return tuple(dict.fromkeys(_ids(_items(client.request_json("GET", path), key, path), "id") or ()))
-
-
-def _list(client: CustomerIoClient, path: str, key: str) -> list[dict]:
-    return [item for item in _items(client.request_json("GET", path), key, path) if isinstance(item, dict)]
-
-
-def _items(body: dict, key: str, path: str) -> list:
-    items = body.get(key)
-    if not isinstance(items, list):
-        raise _invalid(path, key)
-    return items
+    declaration, column = _CHILDREN[entity.kind]
+    ids = (as_id(row.get("id")) for row in read_rows(client, declaration, {column: entity.id}))
+    return tuple(dict.fromkeys(i for i in ids if i is not None))
 
 
 def _has_started(item: dict) -> bool:
@@ -115,7 +99,3 @@ def _plain_ids(values: object) -> tuple[int, ...] | None:
 
 def _time(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _invalid(path: str, key: str) -> InvalidResponseError:
-    return InvalidResponseError(f"Customer.io answered GET {path} without a '{key}' list; try again later.", path=path)

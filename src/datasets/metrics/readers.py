@@ -67,17 +67,16 @@ def link_rows(client: CustomerIoClient, path: str, keys: Mapping[str, str], reso
         yield from series_rows(link_keys, resolution, starts, series)
 
 
-def journey_rows(client: CustomerIoClient, campaign_id: int, resolution: str, start: int,
+def journey_rows(client: CustomerIoClient, path: str, keys: Mapping[str, str], resolution: str, start: int,
                  end: int) -> Iterator[Row]:
     """Campaign journey metrics: `start`, `end`, `resolution`; buckets from `start` (UTC)."""
-    path = f"/v1/campaigns/{campaign_id}/journey_metrics"
     body = client.request_json("GET", path, params={"start": start, "end": end, "resolution": resolution})
     series = body.get("journey_metric")
     if not _is_series(series):
         raise _invalid(path, "a 'journey_metric' object of series")
     first = periods.bucket_start(start, resolution, UTC_ZONE)
     starts = periods.starts(first, resolution, _length(series), UTC_ZONE)
-    yield from series_rows({"campaign_id": str(campaign_id)}, resolution, starts, series)
+    yield from series_rows(keys, resolution, starts, series)
 
 
 def _v1_request(client: CustomerIoClient, path: str, resolution: str, steps: int, clock: Clock) -> tuple[dict, int]:

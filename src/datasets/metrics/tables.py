@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from output import EVENTS, TableSpec
 
-# The 26 series every message metrics endpoint answers (reference part 2, section 7).
+# The 26 series every message metrics endpoint answers (App API reference, the metrics endpoints: https://docs.customer.io/api/app/).
 SERIES = ("attempted", "bounced", "clicked", "converted", "created", "deferred", "delivered", "drafted", "failed",
           "human_clicked", "human_opened", "link_untracked", "machine_clicked", "open_untracked", "opened",
           "prefetch_opened", "replied", "sent", "spammed", "suppressed", "topic_unsubscribed",
@@ -76,9 +76,6 @@ TRANSACTIONAL_LINK = _table("transactional_link_metrics", ("transactional_messag
                             LINK_SERIES, "transactional message link metrics", extra=("href",))
 CAMPAIGN_JOURNEY = _table("campaign_journey_metrics", ("campaign_id", *_PERIOD), JOURNEY_SERIES,
                           "campaign journey metrics")
-
-ALL_TABLES = (CAMPAIGN, CAMPAIGN_ACTION, NEWSLETTER, NEWSLETTER_CONTENT, BROADCAST, BROADCAST_ACTION, TRANSACTIONAL,
-              CAMPAIGN_LINK, NEWSLETTER_LINK, BROADCAST_LINK, TRANSACTIONAL_LINK, CAMPAIGN_JOURNEY)
 
 
 def series_rows(keys: Mapping[str, str], resolution: str, period_starts: list[int],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from configuration import CustomersSettings
 from datasets.customers import changes
+from datasets.customers.settings import CustomersSettings
 from output import LoadPlan, TableSpec, TableWriter, write_manifest
 from output.manifest import Changes
 from tests.unit.customers.fakes import PEOPLE, Customers, FakeApi, config, context, run

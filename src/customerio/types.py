@@ -1,4 +1,8 @@
-"""Enumerations the App API defines (reference §4.3, §4.5): message and activity types."""
+"""Enumerations the App API defines: message and activity types.
+
+Source: Customer.io App API reference (https://docs.customer.io/api/app/), the `type` parameters of GET
+/v1/messages and GET /v1/activities.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,47 @@
+"""One policy for a 403: whatever dataset meets it, on whichever of its requests, the run ends with one sentence that
+names the dataset, the path and the access to grant (datasets.base.run_dataset)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from configuration import load_configuration
+from customerio.errors import PermissionDeniedError
+from datasets import REGISTRY, RunContext, run_dataset
+
+
+class Forbidden:
+    """A client every request of which Customer.io answers 403."""
+
+    def __init__(self):
+        self.paths: list[str] = []
+
+    def _deny(self, method, path, *args, **kwargs):
+        self.paths.append(path)
+        raise PermissionDeniedError.for_request(method, path)
+
+    request_json = _deny
+
+    def paginate(self, method, path, *args, **kwargs):
+        yield from ()
+        self._deny(method, path)
+
+
+@pytest.mark.parametrize("key", REGISTRY.sections())
+def test_a_403_in_a_dataset_with_code_is_the_dataset_sentence(key, tmp_path):
+    (tmp_path / "tables").mkdir()
+    config = load_configuration({"#api_secret": "k", key: {}})
+    client = Forbidden()
+    ctx = RunContext(client=client, component=None, tables_dir=tmp_path / "tables", incremental_load=True,
+                     now=1_700_000_000, max_workers=2, progress_interval=3600)
+    dataset = REGISTRY[key](config)
+    with pytest.raises(PermissionDeniedError) as info:
+        run_dataset(dataset, ctx, {})
+    message = str(info.value)
+    assert any(f"({path} answered 403)" in message for path in client.paths)
+    assert message.startswith(f"The App API key may not read {dataset.title}")
+    assert dataset.access in message and dataset.access != "access to this data"
+    assert f"switch '{key}' off" in message
+    assert not list(Path(tmp_path / "tables").glob("*.csv"))
