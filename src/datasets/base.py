@@ -53,8 +53,9 @@ class RunContext:
     # The renamed columns of each Storage table, {table: {source key: Storage name}} (state "column_names"): a column
     # keeps the name it was first written with. Tables.open reads and updates it; the component saves it.
     column_names: dict[str, dict[str, str]] = field(default_factory=dict)
-    # Parent listings read in this run (declared.shared_scopes): each parent is listed once and shared.
-    listings: dict[tuple, list[dict[str, Any]]] = field(default_factory=dict)
+    # The listings read in this run (declared.listing): declaration key -> (fields kept, records); each parent is
+    # listed once and shared.
+    listings: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = field(default_factory=dict)
 
     @property
     def in_flight(self) -> int:
@@ -168,6 +169,8 @@ class Dataset(ABC):
     # What a full load replaces when "Continue since last run" is on ("the Storage table with only the newest
     # deliveries"): the run warns that the table will not accumulate. "" = the dataset keeps its history anyway.
     full_load_replaces: ClassVar[str] = ""
+    # The declarations whose run listing it reads (their keys): it runs after those of them enabled in the run.
+    lists: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration

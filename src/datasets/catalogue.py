@@ -20,6 +20,7 @@ _MESSAGE_COLUMNS = ("id", "name", "type", "language", "subject", "from", "reply_
 
 CAMPAIGNS = Declaration(
     key="campaigns", path="/v1/campaigns", items_key="campaigns", access="access to Campaigns",
+    listing_fields=("id", "state", "first_started", "created", "actions"),  # actions' parent; metrics (entities.py)
     source_notes="every field; `actions`, `tags`, `*_segment_ids`, and `audience_person_filters` / "
                  "`audience_relationship_filters` (text or object in Customer.io) as JSON",
     table=TableSpec(
@@ -44,6 +45,7 @@ CAMPAIGNS = Declaration(
 
 SEGMENTS = Declaration(
     key="segments", path="/v1/segments", items_key="segments", access="access to Segments",
+    listing_fields=("id", "name", "state", "progress"),  # segment_usage's parent; segment_membership's choice
     source_notes="`tags` and `conditions` (the segment's rules: a nested tree Customer.io sends though its spec "
                  "does not list it) as JSON, one column each",
     table=TableSpec(
@@ -75,6 +77,7 @@ CAMPAIGN_ACTIONS = Declaration(
 NEWSLETTERS = Declaration(
     key="newsletters", path="/v1/newsletters", items_key="newsletters", paging=Paging.CURSOR, page_size=100,
     access="access to Newsletters (one-time sends)",
+    listing_fields=("id", "sent_at", "created", "content_ids"),  # contents' and test groups' parent; metrics
     table=TableSpec(
         name="newsletters",
         primary_key=("id",),
@@ -113,6 +116,7 @@ NEWSLETTER_TEST_GROUPS = Declaration(
 
 BROADCASTS = Declaration(
     key="broadcasts", path="/v1/broadcasts", items_key="broadcasts", access="access to Broadcasts",
+    listing_fields=("id", "state", "first_started", "created", "actions"),  # actions' and triggers' parent; metrics
     table=TableSpec(
         name="broadcasts",
         primary_key=("id",),
@@ -153,6 +157,7 @@ BROADCAST_TRIGGERS = Declaration(
 TRANSACTIONAL_MESSAGES = Declaration(
     key="transactional_messages", path="/v1/transactional", items_key="messages",  # sic: the envelope is `messages`
     access="access to Transactional messages",
+    listing_fields=("id", "created_at"),  # contents' parent; metrics
     table=TableSpec(
         name="transactional_messages",
         primary_key=("id",),
@@ -223,6 +228,7 @@ OPTOUTS = Declaration(
 
 OBJECT_TYPES = Declaration(
     key="object_types", path="/v1/object_types", items_key="types", access="access to Objects",
+    listing_fields=("id",),  # object ids' parent
     table=TableSpec(
         name="object_types",
         primary_key=("id",),

@@ -66,12 +66,6 @@ class Parent:
         return cls(None, {column: column}, on_missing="fail", noun=noun,
                    values=tuple({column: value} for value in values))
 
-    @property
-    def cache_key(self) -> tuple:
-        """What identifies this listing within a run: the parent read and the columns taken from it."""
-        source = self.declaration.key if self.declaration is not None else self.noun
-        return source, tuple(sorted(self.columns.items()))
-
 
 @dataclass(frozen=True)
 class Declaration:
@@ -94,6 +88,9 @@ class Declaration:
     # Several readings of one endpoint (extra query parameters each), rows kept once per primary key: for a filter
     # whose meaning is not established (sender identities' `hidden`), read under every value.
     passes: tuple[Mapping[str, Any], ...] = ({},)
+    # The fields of each record the run's shared listing keeps (``listing``): what its children and metrics take.
+    # The table's own read fills the listing when it runs first, so the endpoint is read once per run.
+    listing_fields: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -187,54 +184,36 @@ def read_rows(client: CustomerIoClient, declaration: Declaration, scope: Mapping
                     yield row
 
 
-def parent_scopes(client: CustomerIoClient, declaration: Declaration) -> Iterator[dict[str, Any]]:
-    """The parent columns for each request of ``declaration`` (one empty scope without a parent), in order."""
-    if declaration.parent is None:
-        yield {}
-        return
-    yield from _scopes(client, declaration.parent)
-
-
-def _scopes(client: CustomerIoClient, parent: Parent) -> Iterator[dict[str, Any]]:
-    if parent.declaration is None:
+def listed(ctx: RunContext, parent: Parent) -> Iterator[dict[str, Any]]:
+    """The parent's columns for every parent record, from the run's one listing of the parent (``listing``)."""
+    if parent.declaration is None:  # fixed values: no request
         yield from ({column: record.get(source) for column, source in parent.columns.items()}
                     for record in parent.values)
         return
-    for outer in parent_scopes(client, parent.declaration):
+    for record in listing(ctx, parent.declaration, tuple(parent.columns.values())):
+        yield {column: record.get(source) for column, source in parent.columns.items()}
+
+
+def listing(ctx: RunContext, declaration: Declaration, fields: tuple[str, ...] = ()) -> Iterator[Record]:
+    """The records of ``declaration`` (its ``listing_fields`` and ``fields``, small), listed once per run: the first
+    reader streams the endpoint and keeps those fields in ``ctx.listings``; every later reader of them gets them
+    from there. A reader of a field the listing did not keep lists again (the declaration's ``listing_fields``
+    should name it: tests/unit/test_declared.py checks the readers in src/)."""
+    wanted = tuple(dict.fromkeys((*declaration.listing_fields, *fields)))
+    cached = ctx.listings.get(declaration.key)
+    if cached is not None and set(wanted) <= set(cached[0]):
+        yield from ({name: record[name] for name in wanted} for record in cached[1])
+        return
+    kept = []
+    for outer in listed(ctx, declaration.parent) if declaration.parent is not None else ({},):
         try:
-            for record in read_rows(client, parent.declaration, outer):
-                yield {column: record.get(source) for column, source in parent.columns.items()}
+            for row in read_rows(ctx.client, declaration, outer):
+                kept.append({name: row.get(name) for name in wanted})
+                yield dict(kept[-1])
         except NotFoundError:
-            if _missing(parent.declaration, outer):
-                continue
-            raise
-
-
-def listed(ctx: RunContext, parent: Parent) -> Iterator[dict[str, Any]]:
-    """The parent's columns for every parent record, listed once per run: the first dataset that reads a parent
-    streams it and keeps those columns (ids and a few fields, small); every later reader of those columns (or of
-    fewer of them) gets them from there."""
-    if parent.declaration is None:
-        yield from _scopes(ctx.client, parent)
-        return
-    cached = _cached(ctx, parent)
-    if cached is not None:
-        yield from cached
-        return
-    scopes = []
-    for scope in _scopes(ctx.client, parent):
-        scopes.append(scope)
-        yield dict(scope)
-    ctx.listings[parent.cache_key] = scopes  # only a complete listing is shared
-
-
-def _cached(ctx: RunContext, parent: Parent) -> list[dict[str, Any]] | None:
-    """The parent's columns from a listing of this run that took them all (the same columns, or more of them)."""
-    source, columns = parent.cache_key
-    for (cached_source, cached_columns), scopes in ctx.listings.items():
-        if cached_source == source and set(columns) <= set(cached_columns):
-            return [{column: scope[column] for column in parent.columns} for scope in scopes]
-    return None
+            if not _missing(declaration, outer):
+                raise
+    ctx.listings[declaration.key] = (wanted, kept)  # only a complete listing is shared
 
 
 def _missing(declaration: Declaration, scope: Mapping[str, Any]) -> bool:
@@ -252,10 +231,17 @@ def write_declared(ctx: RunContext, table: TableWriter, declaration: Declaration
     """Read ``declaration`` into ``table``; returns the number of rows written."""
     client = ctx.client
     if declaration.parent is None:
+        # A declaration others list (listing_fields) fills the run's listing while its table is written.
+        fields = declaration.listing_fields
+        kept: list[Record] | None = [] if fields and declaration.key not in ctx.listings else None
         rows = 0
         for record in read_rows(client, declaration, {}):
             table.write(flatten(record, json_fields=table.spec.json_fields))
+            if kept is not None:
+                kept.append({name: record.get(name) for name in fields})
             rows += 1
+        if kept is not None:
+            ctx.listings[declaration.key] = (fields, kept)
         return rows
     workers = max(1, ctx.max_workers)
     window = window or ctx.in_flight

@@ -78,7 +78,23 @@ class Registry(Mapping[str, Entry]):
             value = getattr(config, key, None)
             if (value is True) if isinstance(entry, Flag) else (value is not None and not value.selects_nothing):
                 out.append(key)
-        return out
+        return self._run_order(out)
+
+    def _run_order(self, keys: list[str]) -> list[str]:
+        """Registry order, except that a dataset with code runs after the enabled tables whose listings it reads
+        (``Dataset.lists``): their own read fills the run's listing (declared.listing), so each is read once."""
+        order: list[str] = []
+        waiting: list[str] = []
+        for key in keys:
+            waiting.append(key)
+            while True:
+                ready = [k for k in waiting
+                         if all(dep in order or dep not in keys or dep == k for dep in getattr(self[k], "lists", ()))]
+                if not ready:
+                    break
+                order.append(ready[0])
+                waiting.remove(ready[0])
+        return order + waiting
 
     def no_dataset_sentence(self) -> str:
         keys = list(self._entries)

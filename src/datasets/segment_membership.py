@@ -95,6 +95,7 @@ class SegmentMembership(Dataset):
     settings = SegmentMembershipSettings
     title = "segment members"
     access = "access to Segments and People"
+    lists = ("segments",)
 
     PAGE_LIMIT = 30000  # people per page (the API maximum)
     # Segments read at once. The consumer (parse and write) is what bounds this dataset, not the rate limit: a few

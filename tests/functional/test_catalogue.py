@@ -194,3 +194,32 @@ def test_storage_follows_the_catalogue_run_after_run(tmp_path):
         assert storage[name].duplicates == 0
     assert str(victim) not in storage["newsletters"].values("id")
     assert str(victim) not in storage["newsletter_contents"].values("newsletter_id")
+
+
+def test_each_parent_is_listed_once_per_run_with_every_reader_on(tmp_path):
+    """The tables, their children, segment membership and metrics share one listing per endpoint (pages aside):
+    the table's own read fills it (metrics runs after the tables it lists). Messages, activities and customers
+    read none of these endpoints, so the run holds every reader of them; in-process for a fast rate limit."""
+    from keboola.component import CommonInterface
+
+    from configuration import load_configuration
+    from customerio import CustomerIoClient, RateLimiter
+    from datasets import RunContext, run_dataset
+
+    parameters = {"#api_secret": SECRET, **dict.fromkeys(FLAGS, True), "segment_membership": {},
+                  "metrics": {"links": True, "journey": True, "lookback_days": 2}}
+    config = load_configuration(parameters)
+    with SandboxServer(SandboxSettings(scenario="test", rate_limit=0, design_studio_emails=3)) as srv:
+        make_data_dir(tmp_path, parameters)
+        component = CommonInterface(data_folder_path=str(tmp_path))
+        with CustomerIoClient(SECRET, srv.url, rate_limiter=RateLimiter(1000.0)) as client:
+            ctx = RunContext(client=client, component=component, tables_dir=tmp_path / "out" / "tables",
+                             incremental_load=True, now=srv.workspace.now(), max_workers=4)
+            for key in config.enabled_datasets():
+                run_dataset(REGISTRY[key](config), ctx, {})
+        listings = [(e["path"]) for e in list(srv.request_log) if e["method"] == "GET" and "start" not in e["query"]]
+    assert config.enabled_datasets().index("metrics") > config.enabled_datasets().index("transactional_messages")
+    for path in ("/v1/campaigns", "/v1/segments", "/v1/newsletters", "/v1/broadcasts", "/v1/transactional",
+                 "/v1/object_types"):
+        assert listings.count(path) == 1, (path, listings.count(path))
+    assert any(path.endswith("/metrics") for path in listings)  # metrics did read its entities

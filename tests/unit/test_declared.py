@@ -5,6 +5,7 @@ skip, the 403 sentence and the shape check."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import random
 import threading
@@ -15,7 +16,7 @@ import pytest
 
 from customerio.errors import InvalidResponseError, NotFoundError, PermissionDeniedError
 from datasets import RunContext, run_dataset
-from datasets.declared import Declaration, DeclaredDataset, Paging, Parent, strip_url_credentials
+from datasets.declared import Declaration, DeclaredDataset, Paging, Parent, listed, strip_url_credentials
 from output import TableSpec
 
 
@@ -283,3 +284,34 @@ def test_several_passes_keep_each_key_once(component):
     run(api, component, declaration)
     assert [r["email"] for r in read(component, "passes")] == [f"e{n}@x" for n in range(5)]
     assert [c["hidden"] for c in api.calls] == ["false", "false", "true", "true"]
+
+
+def test_every_reader_of_a_listing_finds_its_fields_in_the_listing_the_table_fills():
+    """A parent's fields that a child, segment membership or metrics takes are among the declaration's
+    listing_fields: the table's own read (or the first listing) serves every later reader, no second listing."""
+    from datasets import catalogue
+    from datasets.metrics import entities
+    from datasets.segment_membership import WITH_STATES
+
+    parents = [d.parent for d in catalogue.CATALOGUE if d.parent is not None and d.parent.declaration is not None]
+    parents += [WITH_STATES, entities.CAMPAIGNS, entities.BROADCASTS, entities.NEWSLETTERS, entities.TRANSACTIONAL]
+    for parent in parents:
+        if parent.declaration.table is not None:
+            assert set(parent.columns.values()) <= set(parent.declaration.listing_fields), parent.declaration.key
+
+
+def test_a_table_fills_the_listing_its_children_and_a_wider_reader_share(component):
+    api = FakeApi(parents=5)
+    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=True, now=0, max_workers=4)
+    table = dataclasses.replace(PARENTS, listing_fields=("id", "name"))
+    run_dataset(DeclaredDataset(None, table), ctx, {})
+    run_dataset(DeclaredDataset(None, dataclasses.replace(CHILDREN, parent=Parent(table, {"parent_id": "id"}))), ctx,
+                {})
+    named = list(listed(ctx, Parent(table, {"parent_id": "id", "label": "name"})))
+    assert named == [{"parent_id": pid, "label": f"P{pid}"} for pid in range(1, 6)]
+    assert [path for path, _ in api.calls if path == "/parents"] == ["/parents"]  # the table's read, nothing else
+    assert [row["parent_id"] for row in read(component, "children")][:1] == ["1"]
+    # a field the listing did not keep: listed again (correct, if slower), and the wider listing is kept
+    assert [scope["x"] for scope in listed(ctx, Parent(table, {"x": "missing"}))] == [None] * 5
+    assert len([path for path, _ in api.calls if path == "/parents"]) == 2

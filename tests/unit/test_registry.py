@@ -63,7 +63,19 @@ def test_the_demo_configuration_switches_every_dataset_on():
     parameters = SAMPLE["parameters"]
     assert set(parameters) - NOT_DATASETS == set(REGISTRY)
     config = load_configuration(parameters)
-    assert config.enabled_datasets() == list(REGISTRY)
+    assert sorted(config.enabled_datasets()) == sorted(REGISTRY)
+
+
+def test_a_dataset_runs_after_the_enabled_tables_whose_listings_it_reads():
+    """Registry order, except metrics after the catalogue tables it lists (their read fills the run's listing)."""
+    order = load_configuration(SAMPLE["parameters"]).enabled_datasets()
+    for key in REGISTRY.sections():
+        for listed_key in getattr(REGISTRY[key], "lists", ()):
+            assert order.index(key) > order.index(listed_key), (key, listed_key)
+    without = [key for key in order if key != "metrics"]
+    assert without == [key for key in REGISTRY if key != "metrics"]
+    only = load_configuration({"#api_secret": "k", "metrics": {}, "newsletters": True}).enabled_datasets()
+    assert only == ["newsletters", "metrics"]
 
 
 def test_the_configuration_model_follows_the_registry():

@@ -57,6 +57,7 @@ class Metrics(Dataset):
     key = "metrics"
     settings = MetricsSettings
     access = "access to Campaigns, Newsletters, Broadcasts and Transactional messages (their metrics)"
+    lists = ("campaigns", "newsletters", "broadcasts", "transactional_messages")
 
     def __init__(self, config, clock: Callable[[], float] = time.time):
         super().__init__(config)
@@ -74,7 +75,7 @@ class Metrics(Dataset):
             pool = stack.enter_context(BoundedExecutor(ctx.max_workers, limit=ctx.in_flight, name="metrics"))
             # What earlier runs left goes first, the longest waiting first (first reads, then the oldest mark): each
             # run then moves forward however little its budget fits, and no entity waits for ever.
-            for entity in sorted(plan.entities(ctx.client), key=plan.waiting):
+            for entity in sorted(plan.entities(ctx), key=plan.waiting):
                 pool.submit(self._read_entity, ctx, plan, writers, entity, progress)
         for warning in sorted(plan.warnings):
             log.warning("%s", warning)
@@ -150,11 +151,11 @@ class _Plan:
     def jobs_of(self, kind: str) -> list[Job]:
         return [job for job in JOBS if job.kind == kind and self._selected(job)]
 
-    def entities(self, client) -> Iterator[Entity]:
+    def entities(self, ctx: RunContext) -> Iterator[Entity]:
         for kind, listing in LISTINGS.items():
             if not self.jobs_of(kind):
                 continue
-            for entity in listing(client):
+            for entity in listing(ctx):
                 if entity.started:
                     yield entity
                 else:

@@ -1,5 +1,5 @@
-"""The entities whose metrics are read, listed through the catalogue's declarations (the same paths, paging and
-shape checks as the catalogue tables).
+"""The entities whose metrics are read, from the run's shared listings of the catalogue's declarations (the same
+paths, paging and shape checks as the catalogue tables; each listed once per run, whoever reads it first).
 
 Action and content ids come from the parent's listing when it carries them (`actions[].id` on campaigns and
 broadcasts, `content_ids` on newsletters: one request saved per parent); when an entry lacks an id (the spec's own
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from customerio import CustomerIoClient
 
 from .. import catalogue
-from ..declared import Declaration, read_rows
+from ..base import RunContext
+from ..declared import Declaration, Parent, listed, read_rows
 from .readers import as_id
 
 
@@ -27,33 +28,44 @@ class Entity:
     children: tuple[int, ...] | None = None  # action or content ids from the listing; None = ask the endpoint
 
 
-def campaigns(client: CustomerIoClient) -> Iterator[Entity]:
-    return _with_actions(client, "campaign", catalogue.CAMPAIGNS)
+def _listed(declaration: Declaration, *fields: str) -> Parent:
+    return Parent(declaration, {name: name for name in fields}, noun=declaration.key)
 
 
-def broadcasts(client: CustomerIoClient) -> Iterator[Entity]:
-    return _with_actions(client, "broadcast", catalogue.BROADCASTS)
+# What metrics takes of each listing: the run's one listing of each kind (declared.listed) keeps these fields, as
+# the declarations' ``listing_fields`` say (tests/unit/test_declared.py), so no kind is listed twice in a run.
+CAMPAIGNS = _listed(catalogue.CAMPAIGNS, "id", "state", "first_started", "created", "actions")
+BROADCASTS = _listed(catalogue.BROADCASTS, "id", "state", "first_started", "created", "actions")
+NEWSLETTERS = _listed(catalogue.NEWSLETTERS, "id", "sent_at", "created", "content_ids")
+TRANSACTIONAL = _listed(catalogue.TRANSACTIONAL_MESSAGES, "id", "created_at")
 
 
-def _with_actions(client: CustomerIoClient, kind: str, declaration: Declaration) -> Iterator[Entity]:
+def campaigns(ctx: RunContext) -> Iterator[Entity]:
+    return _with_actions(ctx, "campaign", CAMPAIGNS)
+
+
+def broadcasts(ctx: RunContext) -> Iterator[Entity]:
+    return _with_actions(ctx, "broadcast", BROADCASTS)
+
+
+def _with_actions(ctx: RunContext, kind: str, parent: Parent) -> Iterator[Entity]:
     """Campaigns and broadcasts: each with its actions (and a state: a draft never started)."""
-    for item in read_rows(client, declaration, {}):
+    for item in listed(ctx, parent):
         entity_id = as_id(item.get("id"))
         if entity_id is not None:
             yield Entity(kind, entity_id, _has_started(item), _time(item.get("created")),
                          _ids(item.get("actions"), "id"))
 
 
-def transactional(client: CustomerIoClient) -> Iterator[Entity]:
-    for item in read_rows(client, catalogue.TRANSACTIONAL_MESSAGES, {}):
+def transactional(ctx: RunContext) -> Iterator[Entity]:
+    for item in listed(ctx, TRANSACTIONAL):
         entity_id = as_id(item.get("id"))
         if entity_id is not None:
             yield Entity("transactional", entity_id, True, _time(item.get("created_at")))
 
 
-def newsletters(client: CustomerIoClient) -> Iterator[Entity]:
-    """Page by page: only one page of newsletters is held at a time."""
-    for item in read_rows(client, catalogue.NEWSLETTERS, {}):
+def newsletters(ctx: RunContext) -> Iterator[Entity]:
+    for item in listed(ctx, NEWSLETTERS):
         entity_id = as_id(item.get("id"))
         if entity_id is not None:
             yield Entity("newsletter", entity_id, bool(item.get("sent_at")), _time(item.get("created")),
