@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import logging
 from contextlib import ExitStack
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +38,7 @@ from .base import Dataset, RunContext, Tables
 from .keyset import KeySet
 from .marks import Marks
 from .settings import Settings, string_list
+from .state import DatasetState
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,13 @@ class ActivitiesSettings(Settings):
         return list(kept.values())
 
 
+@dataclass
+class ActivitiesState(DatasetState):
+    marks: dict[str, int] | None = None  # per type (or all types): the newest timestamp read
+    last_run: int | None = None  # the run's clock (warns when Customer.io's 30 days passed in between)
+    resume: dict[str, list[dict]] | None = None  # per type: Customer.io's cursors a run's budget left
+
+
 class Activities(Dataset):
     key = "activities"
     settings = ActivitiesSettings
@@ -119,23 +128,24 @@ class Activities(Dataset):
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: ActivitiesSettings = self.config.activities
         incremental = settings.incremental_output
-        marks = Marks(state, enabled=incremental, now=ctx.now)
-        last_run = state.get("last_run")
-        if incremental and last_run and ctx.now - int(last_run) > RETENTION_SECONDS:
+        saved = ActivitiesState.from_json(state)
+        marks = Marks(saved.marks, enabled=incremental, now=ctx.now)
+        last_run = saved.last_run
+        if incremental and last_run and ctx.now - last_run > RETENTION_SECONDS:
             log.warning("activities: the last run was %s days ago; Customer.io keeps about 30 days of activities, "
-                        "so activities in between may be gone.", (ctx.now - int(last_run)) // 86_400)
+                        "so activities in between may be gone.", (ctx.now - last_run) // 86_400)
         self._settings = settings
         self._ctx = ctx
-        self._tables = Tables(ctx, state)
+        self._tables = Tables(ctx, saved)
         self._table_names: dict[str, str] = {}
         self._progress = ctx.progress("activities")
         self._counts: dict[str, int] = {}
         # Installments only where the next run continues: Incremental update with marks (see the docstring).
         self._stoppable = incremental and ctx.incremental_load
-        saved = state.get("resume") if self._stoppable else None
+        resumed = (saved.resume if self._stoppable else None) or {}
         self._resume: dict[str, list[dict]] = {
             str(key): [entry for entry in entries if _resume_entry(entry)]
-            for key, entries in (saved.items() if isinstance(saved, dict) else ()) if isinstance(entries, list)}
+            for key, entries in resumed.items() if isinstance(entries, list)}
         self._left: dict[str, list[dict]] = {}
         with ExitStack() as stack:
             self._stack = stack
@@ -159,8 +169,8 @@ class Activities(Dataset):
         if resume:
             ctx.budget.leave("activities: " + ", ".join(f"{key if key != ALL_TYPES else 'all types'} from a saved cursor"
                                                         for key in resume))
-        return self._tables.new_state(marks=marks.state() if incremental else None,
-                                      last_run=ctx.now if incremental else None, resume=resume)
+        return self._tables.new_state(ActivitiesState(marks=marks.state() if incremental else None,
+                                                      last_run=ctx.now if incremental else None, resume=resume))
 
     def _read(self, index: int, activity_type: str | None, marks: Marks) -> None:
         """Read one chain: the newest activities down to the mark, then what an earlier run left (saved cursors);

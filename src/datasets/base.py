@@ -20,6 +20,7 @@ from output.naming import earlier_column_names, renamed_columns
 from progress import Progress
 
 from .settings import Settings
+from .state import DatasetState
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,15 @@ class Tables:
     table gets is recorded in ``ctx.table_keys``.
     """
 
-    def __init__(self, ctx: RunContext, dataset_state: dict):
+    def __init__(self, ctx: RunContext, saved: DatasetState):
         self._ctx = ctx
-        self.columns: dict[str, list[str]] = dict(dataset_state.get("columns") or {})
+        self.columns: dict[str, list[str]] = dict(saved.columns)
 
-    def new_state(self, **parts: Any) -> dict:
-        """The dataset's new state, one shape for every dataset: ``columns`` (every table's final columns), then the
-        dataset's own parts in the order given (``marks``, ``last_run``, ...); a part that is None is left out. The
-        JSON is the same as every earlier version saved."""
-        return {"columns": self.columns, **{key: value for key, value in parts.items() if value is not None}}
+    def new_state(self, state: DatasetState) -> dict:
+        """The dataset's new state as saved (the JSON every earlier version saved): ``state``'s own parts, with every
+        table's final columns."""
+        state.columns = self.columns
+        return state.to_json()
 
     @contextmanager
     def open(self, spec: TableSpec, changes: Changes | None = None) -> Iterator[TableWriter]:

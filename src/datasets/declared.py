@@ -32,6 +32,7 @@ from output import TableSpec, TableWriter, flatten, to_json
 
 from .base import Dataset, RunContext, Tables
 from .keyset import KeySet
+from .state import DatasetState
 
 log = logging.getLogger(__name__)
 
@@ -284,10 +285,10 @@ class DeclaredDataset(Dataset):
         spec = self.declaration.table
         if spec is None:
             raise ValueError(f"Declaration {self.declaration.key} has no table.")
-        tables = Tables(ctx, state)
+        tables = Tables(ctx, DatasetState.from_json(state))
         with tables.open(spec) as table:
             write_declared(ctx, table, self.declaration)
-        return tables.new_state()
+        return tables.new_state(DatasetState())
 
 
 def strip_url_credentials(url: Any) -> Any:

@@ -17,10 +17,11 @@ class Marks:
     history) and none is saved.
     """
 
-    def __init__(self, state: dict, *, enabled: bool, now: int):
+    def __init__(self, saved: dict | None, *, enabled: bool, now: int):
+        """``saved``: the marks part of the dataset's state (None: none saved)."""
         self.enabled = enabled
         self.now = now
-        saved = state.get("marks") if enabled else None
+        saved = saved if enabled else None
         self._saved: dict[str, int] = {
             str(key): min(value, now) for key, value in (saved.items() if isinstance(saved, dict) else ())
             if isinstance(value, int) and not isinstance(value, bool) and value > 0

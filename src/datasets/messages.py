@@ -68,6 +68,7 @@ from .base import Dataset, RunContext, Tables
 from .keyset import KeySet
 from .marks import Marks
 from .settings import Settings, checked_date_from, parse_date_from, string_list
+from .state import DatasetState
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,12 @@ class MessagesSettings(Settings):
         return checked_date_from(value)
 
 
+@dataclass
+class MessagesState(DatasetState):
+    marks: dict[str, int] | None = None  # per type (or ALL_TYPES): the newest `created` read
+    backfill: dict[str, dict] | None = None  # per type: {"spans": [[from, to, window]], "newest": t} left
+
+
 class Messages(Dataset):
     key = "messages"
     settings = MessagesSettings
@@ -216,13 +223,13 @@ class Messages(Dataset):
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: MessagesSettings = self.config.messages
-        marks = Marks(state, enabled=settings.incremental_output, now=ctx.now)
+        saved = MessagesState.from_json(state)
+        marks = Marks(saved.marks, enabled=settings.incremental_output, now=ctx.now)
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
-        tables = Tables(ctx, state)
+        tables = Tables(ctx, saved)
         progress = ctx.progress("messages", steps="windows")
         first_backfill: list[int] = []  # pass indexes read without a mark or a start date
-        backfill = state.get("backfill") if ctx.incremental_load else None
-        backfill = backfill if isinstance(backfill, dict) else {}
+        backfill = (saved.backfill if ctx.incremental_load else None) or {}
         with tables.open(SPEC) as table, tables.open(LINKS_SPEC) as links, self._drafts_table(tables) as drafts:
             walk = _Walk(ctx, {False: table, True: drafts}, links, progress, stoppable=ctx.incremental_load)
             for type_index, message_type in passes:
@@ -255,15 +262,17 @@ class Messages(Dataset):
                         f" ({message_type})" if message_type else "", f"{count:,}")
                 if type_index in first_backfill and not left:
                     _log_history(message_type, count, min_created)
-        return tables.new_state(marks=marks.state() if marks.enabled else None, backfill=new_backfill or None)
+        return tables.new_state(MessagesState(marks=marks.state() if marks.enabled else None,
+                                              backfill=new_backfill or None))
 
     def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
         """One request per window, and with every type and a range of more than a month, at least one per 1,000
         deliveries the workspace sent in its current billing period (GET /v1/workspaces: a lower bound). Under Full
         load the table cannot be split across runs, so a run that cannot fit is refused at the start."""
         settings: MessagesSettings = self.config.messages
-        marks = Marks(state, enabled=settings.incremental_output, now=ctx.now)
-        backfill = state.get("backfill") if ctx.incremental_load and isinstance(state.get("backfill"), dict) else {}
+        saved = MessagesState.from_json(state)
+        marks = Marks(saved.marks, enabled=settings.incremental_output, now=ctx.now)
+        backfill = (saved.backfill if ctx.incremental_load else None) or {}
         requests, sent, basis = 0, 0, []
         for message_type in settings.types or [None]:
             mark_key = message_type or ALL_TYPES

@@ -39,6 +39,7 @@ from .catalogue import SEGMENTS
 from .declared import Parent, listed
 from .keyset import KeySet, process_hash
 from .settings import Settings
+from .state import DatasetState
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class SegmentMembership(Dataset):
     def run(self, ctx: RunContext, state: dict) -> dict:
         # Chosen once: by the estimate at the start of the run, or here.
         segment_ids = getattr(self, "_segment_ids", None) or self._chosen_segments(ctx)
-        tables = Tables(ctx, state)
+        tables = Tables(ctx, DatasetState.from_json(state))
         progress = ctx.progress("segment_membership", unit="rows", steps="segments")
         progress.step(0, total=len(segment_ids))
         segments = [_Segment(position, segment_id, f"/v1/segments/{segment_id}/membership")
@@ -200,7 +201,7 @@ class SegmentMembership(Dataset):
         # Read to the end (a deleted segment is not compared): for the completeness check.
         self._rows = {segment.segment_id: segment.rows for segment in segments if segment.read}
         log.debug("segment_membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
-        return tables.new_state()
+        return tables.new_state(DatasetState())
 
     @staticmethod
     def _listed(ctx: RunContext) -> dict[int, dict]:

@@ -71,12 +71,12 @@ def test_the_overlap_is_a_setting(component):
 
 
 def test_a_mark_saved_in_the_future_by_an_earlier_version_is_capped():
-    marks = Marks({"marks": {"*": NOW + 86_400, "event": NOW - 5, "bad": "x"}}, enabled=True, now=NOW)
+    marks = Marks({"*": NOW + 86_400, "event": NOW - 5, "bad": "x"}, enabled=True, now=NOW)
     assert marks.get("*") == NOW and marks.get("event") == NOW - 5 and marks.get("bad") is None
     marks.see("event", NOW + 50)
     marks.see("page", NOW - 7)
     assert marks.state() == {"*": NOW, "event": NOW, "page": NOW - 7}
-    assert Marks({"marks": {"*": 5}}, enabled=False, now=NOW).get("*") is None
+    assert Marks({"*": 5}, enabled=False, now=NOW).get("*") is None
 
 
 def test_secondary_and_plain_names_of_one_type_are_read_once(component, caplog):

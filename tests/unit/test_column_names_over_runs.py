@@ -7,6 +7,7 @@ from pathlib import Path
 
 from datasets import RunContext
 from datasets.base import Tables
+from datasets.state import DatasetState
 from output import TableSpec
 from tests.storage_model import Storage
 
@@ -18,7 +19,7 @@ EARLIER = ["cio_id", "stra_e", "column", "column_2", "birthday"]  # the names of
 def run(component, state: dict, column_names: dict, row: dict) -> dict:
     ctx = RunContext(client=None, component=component, tables_dir=Path(component.tables_out_path),
                      incremental_load=True, now=0, column_names=column_names)
-    tables = Tables(ctx, state)
+    tables = Tables(ctx, DatasetState.from_json(state))
     with tables.open(SPEC) as table:
         table.write(row)
     return {"columns": tables.columns}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from budget import Estimate, disagrees
@@ -16,6 +17,7 @@ from output.manifest import Changes
 
 from ..base import Dataset, RunContext, Tables
 from ..keyset import KeySet
+from ..state import DatasetState
 from . import changes, export
 from .layout import (
     ATTRIBUTES_PATH,
@@ -37,6 +39,12 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------------ the dataset
 
 
+@dataclass
+class CustomersState(DatasetState):
+    # Continue since last run: {"mark": run clock, "full_read_at": last full read, "shape": settings} (changes.py)
+    changes: dict[str, Any] | None = None
+
+
 class Customers(Dataset):
     key = "customers"
     settings = CustomersSettings
@@ -49,7 +57,8 @@ class Customers(Dataset):
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: CustomersSettings = self.config.customers
         long_layout = settings.attributes_layout == AttributesLayout.LONG
-        tables = Tables(ctx, state)
+        saved = CustomersState.from_json(state)
+        tables = Tables(ctx, saved)
         export = settings.mode == CustomersMode.EXPORT
         if export and not settings.attributes:
             log.info("customers: no attributes are configured, and an export contains only the attributes it "
@@ -57,7 +66,7 @@ class Customers(Dataset):
                      "'attributes' to export them.")
         spec = customers_spec(settings.attributes_layout, settings.attributes)
         specs = (spec, ATTRIBUTES_SPEC) if long_layout else (spec,)
-        previous = state.get("changes") if isinstance(state.get("changes"), dict) else None
+        previous = saved.changes
         changed = self._changed_since(ctx, settings, previous, specs)
         self._changes_only = changed is not None
         # With changes only, every changed person's rows are deleted from Storage first (delete_where on cio_id),
@@ -70,12 +79,12 @@ class Customers(Dataset):
                                   changed)
             else:
                 self._extract(ctx, settings, Output(customers_writer, None, settings.attributes), changed)
-        self._explain_renamed(ctx, settings, (state.get("columns") or {}).get("customers") or ())
+        self._explain_renamed(ctx, settings, saved.columns.get("customers") or ())
         marks = None
         if self._continues(ctx, settings, quiet=True):
             full_read_at = ctx.now if changed is None else previous["full_read_at"]
             marks = {"mark": ctx.now, "full_read_at": full_read_at, "shape": changes.shape_of(settings)}
-        return tables.new_state(changes=marks)
+        return tables.new_state(CustomersState(changes=marks))
 
     def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
         """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people;
@@ -85,7 +94,7 @@ class Customers(Dataset):
         if settings.mode == CustomersMode.EXPORT:
             return None
         if self._continues(ctx, settings, quiet=True):
-            previous = state.get("changes") if isinstance(state.get("changes"), dict) else None
+            previous = CustomersState.from_json(state).changes
             spec = customers_spec(settings.attributes_layout, settings.attributes)
             specs = (spec, ATTRIBUTES_SPEC) if settings.attributes_layout == AttributesLayout.LONG else (spec,)
             if changes.full_read_reason(settings, previous, now=ctx.now, table_keys=ctx.table_keys,

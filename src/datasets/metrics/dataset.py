@@ -38,6 +38,7 @@ from customerio.errors import NotFoundError
 
 from ..base import Dataset, RunContext, Tables
 from ..settings import parse_date_from
+from ..state import DatasetState
 from . import entities, periods, readers, tables
 from .entities import Entity
 from .jobs import ENTITIES, ID_COLUMN, JOBS, KIND_ENTITIES, Job, Reader
@@ -53,6 +54,13 @@ LISTINGS = {"campaign": entities.campaigns, "newsletter": entities.newsletters, 
             "transactional": entities.transactional}
 
 
+@dataclasses.dataclass
+class MetricsState(DatasetState):
+    marks: dict[str, int] | None = None  # per table: the run clock it was last read complete up to
+    never_started: dict[str, list[int]] | None = None  # per kind: ids never started or sent (no metrics yet)
+    left: dict[str, list[list]] | None = None  # per kind: [[id, where its read starts or None]] left
+
+
 class Metrics(Dataset):
     key = "metrics"
     settings = MetricsSettings
@@ -65,9 +73,10 @@ class Metrics(Dataset):
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         settings: MetricsSettings = self.config.metrics
-        plan = _Plan(settings, state, ctx.now, self._clock)
+        saved = MetricsState.from_json(state)
+        plan = _Plan(settings, saved, ctx.now, self._clock)
         # Always upserted by primary key: see the module docstring.
-        table_session = Tables(dataclasses.replace(ctx, incremental_load=True), state)
+        table_session = Tables(dataclasses.replace(ctx, incremental_load=True), saved)
         progress = ctx.progress("metrics", unit="rows", steps="entities")
         with ExitStack() as stack:
             writers = {table.spec.name: stack.enter_context(table_session.open(table.spec))
@@ -83,7 +92,8 @@ class Metrics(Dataset):
         if left:
             count = sum(len(ids) for ids in left.values())
             ctx.budget.leave(f"metrics: {count:,} entit{'y' if count == 1 else 'ies'} not read")
-        return table_session.new_state(marks=plan.new_marks(), never_started=plan.never_started(), left=left or None)
+        return table_session.new_state(MetricsState(marks=plan.new_marks(), never_started=plan.never_started(),
+                                                    left=left or None))
 
     def _read_entity(self, ctx: RunContext, plan: _Plan, writers: dict, entity: Entity, progress) -> None:
         if self.config.metrics.incremental_output and ctx.budget.expired():
@@ -118,7 +128,7 @@ class Metrics(Dataset):
 class _Plan:
     """What this run reads: tables, entities, and for each entity and table the request window."""
 
-    def __init__(self, settings: MetricsSettings, state: dict, now: int, clock: Callable[[], float]):
+    def __init__(self, settings: MetricsSettings, saved: MetricsState, now: int, clock: Callable[[], float]):
         self.settings = settings
         self.kinds = set(settings.entities or ENTITIES)
         self.resolution = settings.resolution.value
@@ -127,13 +137,13 @@ class _Plan:
         self.lookback = settings.lookback_days * DAY
         self.date_from = (parse_date_from(settings.date_from, datetime.fromtimestamp(now, UTC))
                           if settings.date_from else None)
-        self.marks: dict[str, int] = dict(state.get("marks") or {}) if settings.incremental_output else {}
-        self._kept_marks: dict[str, int] = dict(state.get("marks") or {})
-        previous = state.get("never_started") or {}
+        self.marks: dict[str, int] = dict(saved.marks or {}) if settings.incremental_output else {}
+        self._kept_marks: dict[str, int] = dict(saved.marks or {})
+        previous = saved.never_started or {}
         self._was_never_started = {kind: set(previous.get(kind) or ()) for kind in KIND_ENTITIES.values()}
         self._never_started: dict[str, list[int]] = {kind: [] for kind in KIND_ENTITIES.values()}
         # Installments: entities the last run's budget left, with where their read starts (None: a first read).
-        left = state.get("left") if settings.incremental_output and isinstance(state.get("left"), dict) else {}
+        left = (saved.left if settings.incremental_output else None) or {}
         self._was_left: dict[str, dict[int, int | None]] = {
             kind: {entry[0]: entry[1] for entry in left.get(kind) or () if _left_entry(entry)}
             for kind in KIND_ENTITIES.values()}
