@@ -48,6 +48,7 @@ splits depends only on the data of its first page, never on timing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import re
@@ -62,7 +63,7 @@ from pydantic import Field, field_validator, model_validator
 from budget import Estimate
 from concurrency import KeyedTasks
 from customerio.types import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
-from output import EVENTS, TableSpec, TableWriter, flatten
+from output import EVENTS, SNAPSHOT, TableSpec, TableWriter, flatten
 
 from .base import Dataset, RunContext, Tables
 from .keyset import KeySet
@@ -113,14 +114,9 @@ SPEC = TableSpec(
 )
 
 # Drafts are read in full on every run: a draft that is sent leaves the drafts list, so the table is a snapshot.
-DRAFTS_SPEC = TableSpec(
-    name="message_drafts",
-    primary_key=("id",),
-    seed_columns=_COLUMNS,
-    column_types=_TYPES,
-    description=f"Customer.io draft deliveries (drafts=true), read in full on every run. {_DESCRIPTION}",
-    json_fields=frozenset({"tracked_responses"}),
-)
+DRAFTS_SPEC = dataclasses.replace(
+    SPEC, name="message_drafts", kind=SNAPSHOT,
+    description=f"Customer.io draft deliveries (drafts=true), read in full on every run. {_DESCRIPTION}")
 
 LINKS_SPEC = TableSpec(
     name="message_link_clicks",
