@@ -154,6 +154,18 @@ def test_sender_identities_hidden_true_answers_only_the_hidden_ones(api, server)
     assert visible and hidden
 
 
+def test_a_full_last_page_carries_a_token_to_an_empty_page_that_ends_with_an_empty_next(api, server):
+    # The third end-of-list convention (beside "" and an absent `next`): a list exhausted on a page boundary
+    # (estuary/connectors source-customer-io/bruno/Snapshots/newsletters next loops.yml).
+    visible = [s for s in server.workspace.entities.sender_identities if not s["hidden"]]
+    first = get(api, server, "/v1/sender_identities", limit=len(visible))
+    assert len(first["sender_identities"]) == len(visible) and first["next"]
+    last = get(api, server, "/v1/sender_identities", limit=len(visible), start=first["next"])
+    assert last == {"sender_identities": [], "next": ""}
+    short = get(api, server, "/v1/sender_identities", limit=len(visible) + 1)
+    assert short["next"] == ""  # a short page ends the list at once
+
+
 def test_objects_search_attributes_and_relationships(api, server):
     types = get(api, server, "/v1/object_types")["types"]
     assert [t["id"] for t in types] == ["1", "2"]
