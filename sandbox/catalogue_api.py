@@ -175,7 +175,8 @@ class CatalogueApi:
     def broadcast_actions(self, req: Request, raw: str) -> Response:
         # QUIRK: the live route parses `start` (400 on a token it did not mint: estuary/connectors
         # source-customer-io/bruno/Child Entities/broadcast actions bare.yml) and Airbyte pages it with `next`
-        # (airbytehq/airbyte source-customer-io unit tests); the spec lists neither. `next` is absent at the end.
+        # (airbytehq/airbyte airbyte-integrations/connectors/source-customer-io/unit_tests/); the spec lists neither.
+        # `next` is absent at the end.
         bid = self._broadcast_id(raw)
         page, nxt = self._page(req, TAG_BROADCAST_ACTIONS, bid, self.e.broadcast_actions(bid) or [],
                                BROADCAST_ACTION_PAGE_SIZE)
@@ -230,8 +231,8 @@ class CatalogueApi:
         if sort not in ("asc", "desc"):
             raise ApiError(400, "sort must be asc or desc", code="invalid_parameter")
         # QUIRK: hidden=true answers the hidden senders only, as Airbyte observed (airbytehq/airbyte
-        # source-customer-io manifest.yaml reads hidden=false and hidden=true); the spec calls it an include flag.
-        # The stricter reading: a reader that asks hidden=true alone loses every visible sender.
+        # airbyte-integrations/connectors/source-customer-io/manifest.yaml reads hidden=false and hidden=true);
+        # the spec calls it an include flag. The stricter reading: a reader that asks hidden=true alone loses every visible sender.
         items = [dict(s) for s in self.e.sender_identities if bool(s["hidden"]) == bool(hidden)]
         if sort == "desc":
             items.reverse()
