@@ -209,17 +209,19 @@ class Messages(Dataset):
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
         progress = ctx.progress("messages", steps="windows")
-        first_backfill: list[int] = []  # pass indexes read without a mark or a start date
+        first_backfill: dict[int, int] = {}  # pass index -> lower bound, for passes read without a mark
         with tables.open(SPEC) as table, tables.open(LINKS_SPEC) as links, self._drafts_table(tables) as drafts:
             walk = _Walk(ctx, {False: table, True: drafts}, links, progress)
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
-                lower = self._lower_bound(settings, marks.get(mark_key), ctx.now)
+                mark = marks.get(mark_key)
+                lower = self._lower_bound(settings, mark, ctx.now)
                 if lower is None:
                     log.info("messages%s: no start date; reading the whole history back to 2012-01-01.",
                              f" ({message_type})" if message_type else "")
                     lower = HISTORY_FLOOR
-                    first_backfill.append(type_index)
+                if not mark:  # a date_from years back is where an unknown history limit would show
+                    first_backfill[type_index] = lower
                 walk.add(windows(type_index, message_type, ctx.now, lower))
                 if drafts is not None:
                     since = self._lower_bound(settings, None, ctx.now) or HISTORY_FLOOR
@@ -233,7 +235,7 @@ class Messages(Dataset):
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
                         f" ({message_type})" if message_type else "", f"{count:,}")
                 if type_index in first_backfill:
-                    _log_history(message_type, count, min_created)
+                    _log_history(message_type, count, min_created, first_backfill[type_index])
         return tables.new_state(marks=marks.state() if marks.enabled else None)
 
     def _drafts_table(self, tables: Tables):
@@ -248,12 +250,13 @@ class Messages(Dataset):
         return None
 
 
-def _log_history(message_type: str | None, count: int, oldest: int) -> None:
+def _log_history(message_type: str | None, count: int, oldest: int, lower: int) -> None:
     """How far back a first backfill found deliveries: whether Customer.io serves deliveries older than six months
     at all is not documented (the docs only limit one request to six months), so the log says what was found."""
     label = f" ({message_type})" if message_type else ""
     if not count:
-        log.info("messages%s: the backfill found no deliveries back to 2012-01-01.", label)
+        since = datetime.fromtimestamp(lower, UTC).strftime("%Y-%m-%d")
+        log.info("messages%s: the backfill found no deliveries back to %s.", label, since)
         return
     day = datetime.fromtimestamp(oldest, UTC).strftime("%Y-%m-%d")
     log.info("messages%s: the backfill found deliveries back to %s (the oldest Customer.io served).", label, day)
