@@ -231,6 +231,12 @@ def test_parent_deleted_mid_run_answers_404():
         assert ids == [128275, 130002]
         assert requests.post(srv.url + "/_sandbox/catalogue/object/1/account-1-0001/delete").status_code == 200
         assert requests.get(srv.url + "/v1/objects/1/account-1-0001/attributes", headers=headers).status_code == 404
+        # Deleted but still listed (as for a reader that listed it just before): listed, its children 404.
+        assert requests.post(srv.url + "/_sandbox/catalogue/newsletter/130002/delete?listed=true").status_code == 200
+        ids = [n["id"] for n in requests.get(srv.url + "/v1/newsletters", headers=headers).json()["newsletters"]]
+        assert ids == [128275, 130002]
+        assert requests.get(srv.url + "/v1/newsletters/130002/contents", headers=headers).status_code == 404
+        assert requests.get(srv.url + "/v1/newsletters/130002/metrics", headers=headers).status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/campaign/424242/delete").status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/planet/1/delete").status_code == 400
 
