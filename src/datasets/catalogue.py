@@ -128,7 +128,8 @@ _BY_BROADCAST = Parent(BROADCASTS, {"broadcast_id": "id"}, noun="broadcast")
 BROADCAST_ACTIONS = Declaration(
     key="broadcast_actions", path="/v1/broadcasts/{broadcast_id}/actions", items_key="actions",
     parent=_BY_BROADCAST, access="access to Broadcasts",
-    source_notes="pages followed by `next` when an answer carries one, as on every endpoint",
+    source_notes="pages followed by `next` when an answer carries one, as on every endpoint not paged by offset or "
+                 "page number",
     table=TableSpec(
         name="broadcast_actions",
         primary_key=("broadcast_id", "id"),
