@@ -128,7 +128,8 @@ _BY_BROADCAST = Parent(BROADCASTS, {"broadcast_id": "id"}, noun="broadcast")
 BROADCAST_ACTIONS = Declaration(
     key="broadcast_actions", path="/v1/broadcasts/{broadcast_id}/actions", items_key="actions",
     parent=_BY_BROADCAST, access="access to Broadcasts",
-    source_notes="pages followed by `next` when an answer carries one, as on every endpoint",
+    source_notes="pages followed by `next` when an answer carries one, as on every endpoint not paged by offset or "
+                 "page number",
     table=TableSpec(
         name="broadcast_actions",
         primary_key=("broadcast_id", "id"),
@@ -182,8 +183,9 @@ SENDER_IDENTITIES = Declaration(
     key="sender_identities", path="/v1/sender_identities", items_key="sender_identities", paging=Paging.CURSOR,
     # What `hidden=true` means live is not established: the spec says "include hidden senders" (estuary/connectors
     # source-customer-io/bruno/Paginated Snapshots/sender_identities hidden.yml, UNOBSERVABLE on an empty list),
-    # Airbyte observed it returns only hidden ones and reads both lists (airbytehq/airbyte source-customer-io
-    # manifest.yaml). Both readings, each id once: visible senders are kept under either meaning.
+    # Airbyte observed it returns only hidden ones and reads both lists (airbytehq/airbyte
+    # airbyte-integrations/connectors/source-customer-io/manifest.yaml). Both readings, each id once: visible
+    # senders are kept under either meaning.
     passes=({"hidden": "false"}, {"hidden": "true"}),
     access="access to Sender identities",
     source_notes="read with `hidden=false` and with `hidden=true`, each id once (what `hidden=true` answers live is "

@@ -220,7 +220,7 @@ class Messages(Dataset):
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, state)
         progress = ctx.progress("messages", steps="windows")
-        first_backfill: list[int] = []  # pass indexes read without a mark or a start date
+        first_backfill: dict[int, int] = {}  # pass index -> lower bound, for passes read without a mark
         backfill = state.get("backfill") if ctx.incremental_load else None
         backfill = backfill if isinstance(backfill, dict) else {}
         with tables.open(SPEC) as table, tables.open(LINKS_SPEC) as links, self._drafts_table(tables) as drafts:
@@ -228,12 +228,14 @@ class Messages(Dataset):
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
                 spans, newest = _pending(backfill.get(mark_key))
-                lower = self._lower_bound(settings, marks.get(mark_key) or newest, ctx.now)
+                mark = marks.get(mark_key) or newest
+                lower = self._lower_bound(settings, mark, ctx.now)
                 if lower is None:
                     log.info("messages%s: no start date; reading the whole history back to 2012-01-01.",
                              f" ({message_type})" if message_type else "")
                     lower = HISTORY_FLOOR
-                    first_backfill.append(type_index)
+                if not mark:  # a date_from years back is where an unknown history limit would show
+                    first_backfill[type_index] = lower
                 walk.add(windows_of(type_index, message_type, _ranges(lower, ctx.now, spans)))
                 if drafts is not None:
                     since = self._lower_bound(settings, None, ctx.now) or HISTORY_FLOOR
@@ -254,7 +256,7 @@ class Messages(Dataset):
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
                         f" ({message_type})" if message_type else "", f"{count:,}")
                 if type_index in first_backfill and not left:
-                    _log_history(message_type, count, min_created)
+                    _log_history(message_type, count, min_created, first_backfill[type_index])
         return tables.new_state(marks=marks.state() if marks.enabled else None, backfill=new_backfill or None)
 
     def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
@@ -294,12 +296,13 @@ class Messages(Dataset):
         return None
 
 
-def _log_history(message_type: str | None, count: int, oldest: int) -> None:
+def _log_history(message_type: str | None, count: int, oldest: int, lower: int) -> None:
     """How far back a first backfill found deliveries: whether Customer.io serves deliveries older than six months
     at all is not documented (the docs only limit one request to six months), so the log says what was found."""
     label = f" ({message_type})" if message_type else ""
     if not count:
-        log.info("messages%s: the backfill found no deliveries back to 2012-01-01.", label)
+        since = datetime.fromtimestamp(lower, UTC).strftime("%Y-%m-%d")
+        log.info("messages%s: the backfill found no deliveries back to %s.", label, since)
         return
     day = datetime.fromtimestamp(oldest, UTC).strftime("%Y-%m-%d")
     log.info("messages%s: the backfill found deliveries back to %s (the oldest Customer.io served).", label, day)

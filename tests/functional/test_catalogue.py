@@ -194,3 +194,33 @@ def test_storage_follows_the_catalogue_run_after_run(tmp_path):
         assert storage[name].duplicates == 0
     assert str(victim) not in storage["newsletters"].values("id")
     assert str(victim) not in storage["newsletter_contents"].values("newsletter_id")
+
+
+def test_every_dataset_skips_a_listed_parent_that_answers_404_and_the_run_succeeds(tmp_path):
+    """The sandbox's deleted-but-listed quirk (one parent of each kind stays in its list, its children answer 404):
+    every dataset that reads per parent, metrics included, skips it with a warning; never a failed run."""
+    with SandboxServer(SandboxSettings(scenario="test", design_studio_emails=5, design_studio_components=5)) as srv:
+        e = srv.workspace.entities
+        victims = {"campaign": e.campaign_ids()[0], "newsletter": e.newsletter_ids()[0],
+                   "broadcast": e.broadcast_ids()[0], "transactional": e.transactional_ids()[0],
+                   "object": f"1/{e.object_ids('1')[0]}"}
+        for kind, ident in victims.items():
+            assert e.delete(kind, ident, listed=True)
+        assert victims["campaign"] in e.campaign_ids()  # still listed
+        parameters = {"#api_secret": SECRET, **dict.fromkeys(FLAGS, True),
+                      "metrics": {"resolution": "months", "links": True, "journey": True}}
+        run = run_component(make_data_dir(tmp_path, parameters), srv.url)
+    assert run.code == 0, run.stderr
+    for noun, column, ident in [("campaign", "campaign_id", victims["campaign"]),
+                                ("newsletter", "newsletter_id", victims["newsletter"]),
+                                ("broadcast", "broadcast_id", victims["broadcast"]),
+                                ("transactional message", "transactional_message_id", victims["transactional"])]:
+        assert f"The {noun} with {column} {ident} was deleted during the run (404)" in run.stderr, noun
+    object_id = victims["object"].split("/")[1]
+    assert f"object_id {object_id} was deleted during the run (404)" in run.stderr
+    for kind in ("campaign", "newsletter", "broadcast", "transactional"):
+        assert f"metrics: {kind} {victims[kind]} was deleted during the run" in run.stderr, kind
+    assert str(victims["campaign"]) not in {r["campaign_id"] for r in run.csv("campaign_actions")}
+    assert str(victims["newsletter"]) not in {r["newsletter_id"] for r in run.csv("newsletter_contents")}
+    assert str(victims["broadcast"]) not in {r["broadcast_id"] for r in run.csv("broadcast_actions")}
+    assert str(victims["campaign"]) in {r["id"] for r in run.csv("campaigns")}  # listed, so written

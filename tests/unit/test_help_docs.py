@@ -11,6 +11,7 @@ import pytest
 
 from customerio.types import MESSAGE_TYPES
 from datasets import REGISTRY
+from datasets.messages import DRAFTS_SPEC, LINKS_SPEC, SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "component_config"
@@ -40,6 +41,12 @@ def test_the_page_names_every_dataset_and_message_type():
     for key in [*REGISTRY.flags(), "segment_membership", "messages", "customers", "customer_attributes",
                 "activities_all", "*_metrics", *MESSAGE_TYPES]:
         assert f"`{key}`" in page or f", {key}" in page or f"| {key}" in page, key
+
+
+def test_the_page_names_every_table_of_the_messages_dataset():
+    page = PAGE.read_text(encoding="utf-8")
+    for spec in (SPEC, LINKS_SPEC, DRAFTS_SPEC):
+        assert f"`{spec.name}`" in page or f"| {spec.name}" in page or f", {spec.name}" in page, spec.name
 
 
 def test_the_page_states_the_limits_the_portal_declares():
