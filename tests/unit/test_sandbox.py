@@ -568,6 +568,15 @@ def test_fault_drop_truncate_non_json_slow(fresh):
     assert {"drop", "truncated_json", "non_json", "slow", "error"} <= set(faults)
 
 
+def test_a_slow_fault_is_logged_before_its_sleep_ends(fresh):
+    # A client that gives up on a slow answer may finish its run, and a test read the log, while the sandbox still
+    # sleeps: the fault is in the log from the start (the flaky faults[slower_than_the_read_timeout], issue 20).
+    fresh.set_faults({"slow_rate": 1, "slow_seconds": 3})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        _get(fresh, timeout=0.3)
+    assert [entry.get("fault") for entry in list(fresh.request_log)] == ["slow"]
+
+
 def test_fault_burst_and_long_429(fresh):
     fresh.set_faults({"burst_429": {"every": 4, "length": 2, "retry_after": False}})
     responses = [_get(fresh) for _ in range(8)]
