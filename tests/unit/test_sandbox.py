@@ -777,6 +777,21 @@ def test_unsubscribed_works_as_an_attribute_in_filters():
     assert sum(ws.match_filter(negated, p) for p in people) == len(people) - len(matched)
 
 
+def test_the_readme_filter_examples_are_valid_and_match_people_in_the_sandbox():
+    from customerio.filters import parse_filter
+    from sandbox.workspace import Workspace
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    paragraph = readme.split("Examples of filters", 1)[1].split("\n\n", 1)[0]
+    examples = re.findall(r"`(\{.*?\})`", paragraph.replace("\n", " "))
+    assert len(examples) == 2
+    ws = Workspace(settings())
+    people = list(ws.iter_people())
+    for text in examples:
+        flt = parse_filter(text)
+        assert any(ws.match_filter(flt, person) for person in people), text
+
+
 def test_some_events_carry_a_flat_and_a_nested_key_that_meet_and_null_objects():
     from sandbox.workspace import Workspace
 
