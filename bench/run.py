@@ -19,11 +19,15 @@ membership dataset's own run. `--pacing` compares flat pacers (exactly 10/s; 9.5
 our limiter against the sandbox (`--margins 5,20` tries other margins). `--daily` counts the requests of a
 continued daily run ("continue since last run", one day of new data). A full run does all of them.
 
+`--installments` backfills messages far larger than one run's time budget (`max_run_minutes`), run after run with
+the state of the last: how many runs, and the longest against its budget.
+
 `--catalogue` times every declared dataset of a large workspace (500 campaigns x 5 actions, 2,000 newsletters x 2
 contents, 50 broadcasts, 50 transactional messages) against the bound of 10 requests/s.
 
 Usage: python bench/run.py [--quick] [--datasets messages,customers,activities,segment_membership]
-                           [--processing] [--pacing [--margins MS,...]] [--daily] [--catalogue] [--no-write]
+                           [--processing] [--pacing [--margins MS,...]] [--daily] [--catalogue] [--installments]
+                           [--no-write]
 """
 
 from __future__ import annotations
@@ -327,6 +331,37 @@ def run_daily(datasets: list[str], scales: dict, workdir: Path) -> list[dict]:
         print(f"daily run, {dataset} at {scale:,}: {result.requests} requests, {result.records:,} records, "
               f"{result.seconds:.1f} s", flush=True)
     return rows
+
+
+# ------------------------------------------------------------------------------------------------ installments
+
+
+def run_installments(workdir: Path, quick: bool = False) -> dict:
+    """A messages backfill far larger than one run's budget (max_run_minutes), run after run with the state of the
+    last: how many runs it takes, and the longest run against its budget (src/budget.py)."""
+    scale, minutes = (20_000, 0.05) if quick else (300_000, 0.25)
+    config = component_config("messages")
+    config["parameters"]["max_run_minutes"] = minutes
+    config["parameters"]["messages"].update({"incremental_output": True, "metrics_lookback_days": 0})
+    runs: list[Result] = []
+    state: dict = {}
+    with Sandbox(**sandbox_flags("messages", scale)) as sandbox:
+        while len(runs) < 40:
+            result = run_component(sandbox, "messages", scale, workdir, config=config, state=state)
+            runs.append(result)
+            path = workdir / f"messages-{scale}" / "out" / "state.json"
+            state = json.loads(path.read_text()) if path.exists() else state
+            if result.exit_code or not state.get("messages", {}).get("backfill"):
+                break
+    figures = {"scale": scale, "budget_seconds": minutes * 60, "runs": len(runs),
+               "longest_seconds": max(r.seconds for r in runs), "seconds": sum(r.seconds for r in runs),
+               "requests": sum(r.requests for r in runs), "rows_loaded": sum(r.records for r in runs),
+               "exit_codes": sorted({r.exit_code for r in runs})}
+    print(f"installments: {scale:,} messages with a budget of {figures['budget_seconds']:.0f} s: {len(runs)} runs, "
+          f"the longest {figures['longest_seconds']:.1f} s (process start to exit), {figures['seconds']:.0f} s and "
+          f"{figures['requests']:,} requests in all, {figures['rows_loaded']:,} rows loaded (a window stopped "
+          f"half-way is read again), exit codes {figures['exit_codes']}", flush=True)
+    return figures
 
 
 # ------------------------------------------------------------------------------------------- processing alone
@@ -794,7 +829,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalogue", action="store_true", help="only time the whole catalogue of a large workspace")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmark.md and .png")
     parser.add_argument("--metrics", action="store_true", help="only the metrics scenario (issue 12)")
+    parser.add_argument("--installments", action="store_true",
+                        help="only a messages backfill larger than one run's time budget, run after run")
     args = parser.parse_args(argv)
+    if args.installments:
+        workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
+        try:
+            figures = run_installments(workdir, args.quick)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 1 if any(figures["exit_codes"]) else 0
     if args.metrics:
         with tempfile.TemporaryDirectory(prefix="cio-bench-metrics-") as tmp:
             figures = [*run_metrics_scenario(Path(tmp), "test"), *run_metrics_scenario(Path(tmp))]

@@ -156,6 +156,9 @@ class Workspace:
         self.people_count = max(0, settings.people)
         self.deleted_people_count = max(2, self.people_count // 25) if self.people_count else 0
         self.entities = Entities(settings)  # campaigns, newsletters, broadcasts, objects... (sandbox/entities.py)
+        # GET /v1/workspaces: the first workspace is this one. Its people count is taken once, at the start, like
+        # Customer.io's ("cached ... may be up to two hours old"): deletions during a session do not change it.
+        self.entities.workspaces[0]["people"] = self.people_count
         self._campaigns = self.entities.campaigns()
         self._segments = catalog.segments(max(0, settings.segments))
         densities = catalog.segment_densities(len(self._segments), self.people_count, settings.membership)

@@ -17,6 +17,7 @@ from keboola.component.base import _SYNC_ACTION_MAPPING, ComponentBase, sync_act
 from keboola.component.exceptions import UserException
 from keboola.component.sync_actions import MessageType, SelectElement, ValidationResult
 
+from budget import Budget, Estimate
 from configuration import Configuration, ConfigurationError, load_configuration
 from customerio import CustomerIoClient, RateLimiter, resolve_base_url
 from customerio.errors import CustomerIoError
@@ -83,22 +84,33 @@ class Component(ComponentBase):
         state = self._previous_state()
         new_state = dict(state)  # datasets that do not run keep their marks
         started = time.monotonic()
+        budget = Budget.of_minutes(config.max_run_minutes)
         with self._client(config) as client:
             ctx = RunContext(client=client, component=self, tables_dir=Path(self.tables_out_path),
                              incremental_load=config.incremental_output, now=int(time.time()), max_workers=WORKERS,
                              table_keys=_table_keys(state.get(TABLE_KEYS)),
-                             column_names=_column_names(state.get(COLUMN_NAMES)))
-            for key in config.enabled_datasets():
+                             column_names=_column_names(state.get(COLUMN_NAMES)), budget=budget)
+            datasets = {key: REGISTRY[key](config) for key in config.enabled_datasets()}
+            estimates = _plan(ctx, datasets, state)
+            for key, dataset in datasets.items():
+                estimate = estimates.get(key)
+                if budget.expired() or (estimate is not None and estimate.snapshot and estimate.certain
+                                        and not budget.fits(estimate.seconds)):
+                    budget.leave(f"{key} (not started)")  # its state stays as the last run left it
+                    continue
                 log.info("Extracting %s.", key)
-                dataset = REGISTRY[key](config)
                 previous = state.get(key)
                 new_state[key] = run_dataset(dataset, ctx, previous if isinstance(previous, dict) else {})
+                dataset.check_completeness(ctx)
             new_state[TABLE_KEYS] = ctx.table_keys
             new_state[COLUMN_NAMES] = ctx.column_names
         if config.incremental_output and not _any_known_columns(state):
             _note_unknown_columns(state)
         # Only now, with every table complete, do the marks advance.
         self.write_state_file(new_state)
+        left = budget.left_for_next_run()
+        if left:
+            log.warning("%s", left)
         log.debug("Run finished in %.1f s.", time.monotonic() - started)
 
     def _previous_state(self) -> dict:
@@ -163,6 +175,22 @@ class Component(ComponentBase):
         return CustomerIoClient(config.api_secret, resolve_base_url(config.api_region.value),
                                 rate_limiter=RateLimiter(REQUESTS_PER_SECOND), timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
                                 max_retry_seconds=retry_seconds)
+
+
+def _plan(ctx: RunContext, datasets: dict, state: dict) -> dict[str, Estimate]:
+    """One plan line per dataset that can be estimated; a snapshot that cannot fit the budget is refused (exit 1)
+    here, before any time is spent: it would be skipped or killed on every run, and nothing would ever load."""
+    estimates = {}
+    for key, dataset in datasets.items():
+        previous = state.get(key)
+        estimate = dataset.estimate(ctx, previous if isinstance(previous, dict) else {})
+        if estimate is None:
+            continue
+        log.info("%s", estimate.plan_line())
+        if estimate.snapshot and estimate.certain and estimate.seconds > ctx.budget.seconds:
+            raise UserException(estimate.refusal(ctx.budget))
+        estimates[key] = estimate
+    return estimates
 
 
 def _any_known_columns(state: dict) -> bool:

@@ -37,6 +37,8 @@ class _Configuration(Settings):
     api_secret: str = Field(alias="#api_secret", repr=False)
     api_region: Region = Region.US
     incremental_output: bool = True
+    # The run's time budget (src/budget.py): stop starting work then, load what is complete, continue next run.
+    max_run_minutes: float = Field(default=50.0, gt=0, le=7 * 24 * 60, allow_inf_nan=False)
     debug: bool = False
     _not_a_boolean: ClassVar[dict[str, str]] = {"incremental_output": "must be 0 (full load) or 1 (incremental update)"}
 

@@ -4,7 +4,7 @@ A line is logged only from ``add()``, and only when ``interval`` seconds have pa
 line, so short datasets stay quiet. The text is fixed apart from the figures:
 
     messages: 1,234,000 records so far (9,120/s), 12 of 17 windows done.
-    segment 7 membership: 60,000 rows so far (95,000/s), 40% of 150,000.
+    segment 7 membership: 60,000 rows so far (95,000/s), 40% of 150,000; 31 min of the time budget left.
 
 ``total`` (records, e.g. a segment's size or an export's row count) gives a percentage; otherwise ``step()``
 counts units of known-size work (time windows, segments), with their total when it is known.
@@ -13,6 +13,7 @@ counts units of known-size work (time windows, segments), with their total when 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ log = logging.getLogger("progress")
 
 class Progress:
     def __init__(self, label: str, *, unit: str = "records", total: int | None = None, interval: float = 30.0,
-                 steps: str = "", clock: Callable[[], float] = time.monotonic):
+                 steps: str = "", clock: Callable[[], float] = time.monotonic, budget=None):
         self.label = label
         self.unit = unit
         self.total = total
@@ -31,6 +32,7 @@ class Progress:
         self.steps_done = 0
         self.steps_total: int | None = None
         self._interval = interval
+        self._budget = budget  # budget.Budget: the line ends with the time left of the run's budget
         self._clock = clock
         self._started = clock()
         self._last = self._started
@@ -63,4 +65,6 @@ class Progress:
             line += f", {min(self.steps_done, self.steps_total)} of {self.steps_total}{steps} done"
         elif self.steps_done and self.steps:
             line += f", {self.steps_done}{steps} done"
+        if self._budget is not None and math.isfinite(self._budget.seconds):
+            line += f"; {max(0, round(self._budget.seconds_left() / 60)):,} min of the time budget left"
         return line + "."

@@ -10,6 +10,12 @@
   that mark minus `overlap_minutes` (default 60). An activity that arrives later than that overlap, dated before
   the mark minus the overlap, is not read. Customer.io keeps about 30 days of activities: a gap longer than that
   is reported, since activities in between may be gone.
+- Installments (Incremental update with "Continue since last run"; see src/budget.py): when the run's time budget
+  is spent, each chain stops after its current page and state `resume` keeps, per type, Customer.io's cursor of the
+  next page and the mark that pass was reading down to; the next run reads the new activities first, then goes on
+  from that cursor. There is no time filter to resume by: the cursor is the only way forward, and it counts
+  positions, so what happens between the runs decides what it finds (see the README, Large workspaces). A cursor
+  Customer.io no longer accepts (400) starts that type again from the newest activity.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from concurrency import KeyedTasks
+from customerio.errors import BadRequestError
 from customerio.types import ACTIVITY_TYPES, api_activity_type, is_activity_type
 from output import EVENTS, TableSpec, flatten, table_name
 
 from .base import Dataset, RunContext, Tables
+from .keyset import KeySet
 from .marks import Marks
 from .settings import Settings, string_list
 
@@ -35,6 +43,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 RETENTION_SECONDS = 30 * 86_400
 ALL_TYPES = "*"
+_REJECTED = "\0rejected"  # _pass: the saved cursor was refused (400)
 UNTYPED = "untyped"  # an activity that arrives without a type goes to activity_untyped (never activity_None)
 
 _BASE_COLUMNS = ("id", "type", "name", "timestamp", "customer_id", "customer_identifiers_id",
@@ -121,6 +130,13 @@ class Activities(Dataset):
         self._table_names: dict[str, str] = {}
         self._progress = ctx.progress("activities")
         self._counts: dict[str, int] = {}
+        # Installments only where the next run continues: Incremental update with marks (see the docstring).
+        self._stoppable = incremental and ctx.incremental_load
+        saved = state.get("resume") if self._stoppable else None
+        self._resume: dict[str, list[dict]] = {
+            str(key): [entry for entry in entries if _resume_entry(entry)]
+            for key, entries in (saved.items() if isinstance(saved, dict) else ()) if isinstance(entries, list)}
+        self._left: dict[str, list[dict]] = {}
         with ExitStack() as stack:
             self._stack = stack
             self._open: dict[str, object] = {}
@@ -139,40 +155,96 @@ class Activities(Dataset):
         if settings.mode is ActivityMode.SINGLE_TABLE and len(self._counts) > 1:
             # Per type, in the configured order (the chains finish in any order); one table's total is logged once.
             log.info("activities: %s.", ", ".join(f"{self._counts.get(t, 0):,} {t}" for t in settings.types))
+        resume = {key: self._left[key] for key in sorted(self._left)} if self._left else None
+        if resume:
+            ctx.budget.leave("activities: " + ", ".join(f"{key if key != ALL_TYPES else 'all types'} from a saved cursor"
+                                                        for key in resume))
         return self._tables.new_state(marks=marks.state() if incremental else None,
-                                      last_run=ctx.now if incremental else None)
+                                      last_run=ctx.now if incremental else None, resume=resume)
 
     def _read(self, index: int, activity_type: str | None, marks: Marks) -> None:
-        """Read one chain; the newest timestamp it sees advances its mark."""
+        """Read one chain: the newest activities down to the mark, then what an earlier run left (saved cursors);
+        the newest timestamp it sees advances its mark."""
         settings, ctx = self._settings, self._ctx
         params: dict = {"limit": PAGE_SIZE, "deleted": "true" if settings.delete else "false"}
         if activity_type:
             params["type"] = api_activity_type(activity_type)
         mark_key = activity_type or ALL_TYPES
-        floor = marks.floor(mark_key, settings.overlap_minutes * 60)
         single = settings.mode is ActivityMode.SINGLE_TABLE
         sink = self._open[ALL_TYPES].chain((index,)) if single else None
+        passes = [{"start": None, "floor": marks.floor(mark_key, settings.overlap_minutes * 60)},
+                  *self._resume.get(mark_key, [])]
+        left: list[dict] = []
         newest, count = 0, 0
-        for page in ctx.client.paginate("GET", "/v1/activities", params=params):
-            activities = page.get("activities") or []
-            kept = 0
-            for activity in activities:
-                timestamp = activity.get("timestamp")
-                if isinstance(timestamp, int):
-                    if floor is not None and timestamp < floor:
-                        continue
-                    newest = max(newest, timestamp)
-                kept += 1
-                if single:
-                    sink.write(flatten(activity, json_fields=frozenset({"data"})))
-                else:
-                    self._writer_for(activity_type or str(activity.get("type") or UNTYPED)).write(flatten(activity))
-            count += kept
-            self._progress.add(kept)
-            if floor is not None and activities and kept == 0:
-                break  # the whole page is older than the last run's mark: the rest is known already
+        # Several passes of one chain may meet (a cursor counts positions, which shift as activities arrive): each
+        # activity is written once.
+        written = KeySet() if len(passes) > 1 else None
+        position = 0
+        while position < len(passes):
+            read = passes[position]
+            if self._stoppable and ctx.budget.expired():
+                left.extend(read for read in passes[position:] if read["start"] is not None)
+                break
+            seen, kept, cursor = self._pass(params, read, activity_type, sink, written)
+            newest, count = max(newest, seen), count + kept
+            if cursor is _REJECTED:
+                # Customer.io no longer takes the saved cursor: read that part again from the newest activity.
+                passes.insert(position + 1, {"start": None, "floor": read["floor"]})
+            elif cursor is not None:  # stopped by the budget: the next run goes on from here
+                left.append({"start": cursor, "floor": read["floor"]})
+                left.extend(read for read in passes[position + 1:] if read["start"] is not None)
+                break
+            position += 1
+        if left:
+            self._left[mark_key] = left
         marks.see(mark_key, newest)
         self._counts[activity_type or ALL_TYPES] = count
+
+    def _pass(self, params: dict, read: dict, activity_type: str | None, sink,
+              written: KeySet | None) -> tuple[int, int, str | None]:
+        """Pages from ``read["start"]`` (None: the newest) down to ``read["floor"]``: (newest timestamp, rows, the
+        cursor of the next page when the budget stopped it, else None)."""
+        floor = read["floor"]
+        single = sink is not None
+        newest, count = 0, 0
+        if read["start"] is not None:
+            params = {**params, "start": read["start"]}  # the client sends it as the first page's cursor
+        pages = self._ctx.client.paginate("GET", "/v1/activities", params=params)
+        try:
+            for page in pages:
+                activities = page.get("activities") or []
+                kept, rows = 0, 0
+                for activity in activities:
+                    timestamp = activity.get("timestamp")
+                    if isinstance(timestamp, int):
+                        if floor is not None and timestamp < floor:
+                            continue
+                        newest = max(newest, timestamp)
+                    kept += 1
+                    if written is not None and activity.get("id") is not None and not written.add(str(activity["id"])):
+                        continue  # written by an earlier pass of this chain
+                    rows += 1
+                    if single:
+                        sink.write(flatten(activity, json_fields=frozenset({"data"})))
+                    else:
+                        self._writer_for(activity_type or str(activity.get("type") or UNTYPED)).write(
+                            flatten(activity))
+                count += rows
+                self._progress.add(rows)
+                if floor is not None and activities and kept == 0:
+                    break  # the whole page is older than the last run's mark: the rest is known already
+                following = page.get("next")
+                if following and self._stoppable and self._ctx.budget.expired():
+                    return newest, count, str(following)
+        except BadRequestError:
+            if read["start"] is None:
+                raise
+            log.warning("activities: Customer.io no longer accepts the cursor saved by the last run; %s is read "
+                        "again from the newest activity.", activity_type or "every type")
+            return newest, count, _REJECTED
+        finally:
+            pages.close()
+        return newest, count, None
 
     def _writer_for(self, activity_type: str):
         writer = self._open.get(activity_type)
@@ -184,3 +256,9 @@ class Activities(Dataset):
             writer = self._stack.enter_context(self._tables.open(parsed_spec(activity_type, name)))
             self._open[activity_type] = writer
         return writer
+
+
+def _resume_entry(entry: object) -> bool:
+    """A saved cursor and its floor: {"start": str, "floor": int or None}."""
+    return (isinstance(entry, dict) and isinstance(entry.get("start"), str) and bool(entry["start"])
+            and (entry.get("floor") is None or (isinstance(entry["floor"], int) and not isinstance(entry["floor"], bool))))

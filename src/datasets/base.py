@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from budget import Budget, Estimate, WorkspaceCounts, workspace_counts
 from customerio import CustomerIoClient
 from customerio.errors import PermissionDeniedError
 from output import EVENTS, TableSpec, TableWriter, load_plan, write_manifest
@@ -59,9 +61,20 @@ class RunContext:
         """Tasks submitted at most at once: twice the workers keeps every worker busy while the next one is
         submitted, and bounds what the tasks in flight hold in memory."""
         return 2 * max(1, self.max_workers)
+    # The run's time budget (max_run_minutes): datasets ask it before starting work; see src/budget.py.
+    budget: Budget = field(default_factory=Budget)
+    _counts: list = field(default_factory=list, repr=False)  # [WorkspaceCounts | None] once asked
+    _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def progress(self, label: str, **kwargs: Any) -> Progress:
-        return Progress(label, interval=self.progress_interval, **kwargs)
+        return Progress(label, interval=self.progress_interval, budget=self.budget, **kwargs)
+
+    def workspace_counts(self) -> WorkspaceCounts | None:
+        """GET /v1/workspaces, asked once per run (for the plan and the completeness checks)."""
+        with self._counts_lock:
+            if not self._counts:
+                self._counts.append(workspace_counts(self.client))
+            return self._counts[0]
 
 
 class Tables:
@@ -158,6 +171,15 @@ class Dataset(ABC):
 
     def __init__(self, config: Any):
         self.config = config  # configuration.Configuration
+
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
+        """The up-front cost from Customer.io's counts (the plan line; a snapshot that cannot fit is refused), or
+        None when there is nothing to estimate it from. ``state`` is the dataset's state from the last run."""
+        return None
+
+    def check_completeness(self, ctx: RunContext) -> None:
+        """After a run: warn when what was read disagrees with Customer.io's own count (where it gives one)."""
+        return
 
     @abstractmethod
     def run(self, ctx: RunContext, state: dict) -> dict:

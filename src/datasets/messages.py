@@ -32,6 +32,15 @@ How the history is walked
 - "Continue since last run" keeps the newest `created` seen per type in state; the next run reads from that mark
   minus `metrics_lookback_days`, so opens and clicks recorded after the last run refresh the rows.
 
+Installments (incremental load type only; see src/budget.py): when the run's time budget is spent, windows not yet
+started are not started and windows being read stop after their current page. What was read is loaded (upserted by
+id); state `backfill` records, per type, the spans not read to their end (`spans`: [from, to, window seconds]) and
+the top the run covered (`newest`); the next run reads the new deliveries, then those spans. A window counts as
+read only when read to its end (the order of a window's pages is not known, so a part of it proves nothing), and a
+window stopped half-way comes back in windows half as long, so even a budget shorter than one window moves the
+backfill forward. A run stopped (or killed) at any moment skips nothing: a delivery read twice is one row in
+Storage. Drafts (a snapshot) are never stopped.
+
 Output is deterministic: rows go to one chain per (type, window, sub-window), merged newest first; how a window
 splits depends only on the data of its first page, never on timing.
 """
@@ -50,6 +59,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from budget import Estimate
 from concurrency import KeyedTasks
 from customerio.types import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
 from output import EVENTS, TableSpec, TableWriter, flatten
@@ -65,6 +75,7 @@ DAY = 86_400
 WINDOW_SECONDS = 180 * DAY  # the API answers at most 6 months per request
 HISTORY_FLOOR = int(datetime(2012, 1, 1, tzinfo=UTC).timestamp())  # no Customer.io workspace is older
 PAGE_SIZE = 1000
+BILLING_PERIOD = 31 * DAY  # GET /v1/workspaces counts messages_sent in the current billing period (a month)
 # A window whose first page says about P more pages follow is cut into min(workers, P // PAGES_PER_CHAIN)
 # windows: each costs about half a page at its end, so a chain should be long enough for that to be little (2%).
 PAGES_PER_CHAIN = 25
@@ -214,31 +225,66 @@ class Messages(Dataset):
         tables = Tables(ctx, state)
         progress = ctx.progress("messages", steps="windows")
         first_backfill: list[int] = []  # pass indexes read without a mark or a start date
+        backfill = state.get("backfill") if ctx.incremental_load else None
+        backfill = backfill if isinstance(backfill, dict) else {}
         with tables.open(SPEC) as table, tables.open(LINKS_SPEC) as links, self._drafts_table(tables) as drafts:
-            walk = _Walk(ctx, {False: table, True: drafts}, links, progress)
+            walk = _Walk(ctx, {False: table, True: drafts}, links, progress, stoppable=ctx.incremental_load)
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
-                lower = self._lower_bound(settings, marks.get(mark_key), ctx.now)
+                spans, newest = _pending(backfill.get(mark_key))
+                lower = self._lower_bound(settings, marks.get(mark_key) or newest, ctx.now)
                 if lower is None:
                     log.info("messages%s: no start date; reading the whole history back to 2012-01-01.",
                              f" ({message_type})" if message_type else "")
                     lower = HISTORY_FLOOR
                     first_backfill.append(type_index)
-                walk.add(windows(type_index, message_type, ctx.now, lower))
+                walk.add(windows_of(type_index, message_type, _ranges(lower, ctx.now, spans)))
                 if drafts is not None:
                     since = self._lower_bound(settings, None, ctx.now) or HISTORY_FLOOR
                     walk.add(windows(DRAFTS_PASS + type_index, message_type, ctx.now, since, drafts=True))
             read = walk.run()
+            new_backfill: dict[str, dict] = {}
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
                 count, max_created, min_created = read.get(type_index, (0, 0, 0))
                 marks.see(mark_key, max_created)
+                left = walk.left(type_index)
+                if left:
+                    new_backfill[mark_key] = {"spans": [list(span) for span in left], "newest": ctx.now}
+                    ctx.budget.leave(f"messages{f' ({message_type})' if message_type else ''}: "
+                                     f"{len(left)} time span{'s' if len(left) > 1 else ''} between "
+                                     f"{_day(min(s[0] for s in left))} and {_day(max(s[1] for s in left))}")
                 # Per type only: with one pass the table's own line is the total (each total once).
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
                         f" ({message_type})" if message_type else "", f"{count:,}")
-                if type_index in first_backfill:
+                if type_index in first_backfill and not left:
                     _log_history(message_type, count, min_created)
-        return tables.new_state(marks=marks.state() if marks.enabled else None)
+        return tables.new_state(marks=marks.state() if marks.enabled else None, backfill=new_backfill or None)
+
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
+        """One request per window, and with every type and a range of more than a month, at least one per 1,000
+        deliveries the workspace sent in its current billing period (GET /v1/workspaces: a lower bound). Under Full
+        load the table cannot be split across runs, so a run that cannot fit is refused at the start."""
+        settings: MessagesSettings = self.config.messages
+        marks = Marks(state, enabled=settings.incremental_output, now=ctx.now)
+        backfill = state.get("backfill") if ctx.incremental_load and isinstance(state.get("backfill"), dict) else {}
+        requests, sent, basis = 0, 0, []
+        for message_type in settings.types or [None]:
+            mark_key = message_type or ALL_TYPES
+            spans, newest = _pending(backfill.get(mark_key))
+            lower = self._lower_bound(settings, marks.get(mark_key) or newest, ctx.now) or HISTORY_FLOOR
+            requests += sum(len(windows(0, None, upper, low, size)) for low, upper, size in _ranges(lower, ctx.now,
+                                                                                                    spans))
+            if message_type is None and not spans and ctx.now - lower > BILLING_PERIOD:
+                counts = ctx.workspace_counts()
+                sent = counts.messages_sent if counts else 0
+        basis.append(f"{requests:,} windows")
+        if sent:
+            requests += -(-sent // PAGE_SIZE)
+            basis.append(f"{sent:,} deliveries this billing period (GET /v1/workspaces)")
+        return Estimate("messages", requests, ", ".join(basis), snapshot=not ctx.incremental_load, at_least=True,
+                        advice="choose Incremental update, so that the backfill continues over runs, or a later "
+                               "messages date_from")
 
     def _drafts_table(self, tables: Tables):
         return tables.open(DRAFTS_SPEC) if self.config.messages.drafts else contextlib.nullcontext()
@@ -263,15 +309,72 @@ def _log_history(message_type: str | None, count: int, oldest: int) -> None:
     log.info("messages%s: the backfill found deliveries back to %s (the oldest Customer.io served).", label, day)
 
 
-def windows(type_index: int, message_type: str | None, now: int, lower: int, *, drafts: bool = False) -> list[Window]:
-    """[lower, now] in windows of at most WINDOW_SECONDS, newest first."""
+def windows(type_index: int, message_type: str | None, now: int, lower: int, size: int = WINDOW_SECONDS, *,
+            drafts: bool = False) -> list[Window]:
+    """[lower, now] in windows of at most ``size`` seconds (WINDOW_SECONDS, the API's maximum), newest first."""
     found: list[Window] = []
     end = now
     while end >= lower:
-        start = max(lower, end - WINDOW_SECONDS + 1)
+        start = max(lower, end - size + 1)
         found.append(Window((type_index, len(found)), message_type, start, end, drafts=drafts))
         end = start - 1
     return found
+
+
+def windows_of(type_index: int, message_type: str | None, ranges: list[tuple[int, int, int]]) -> list[Window]:
+    """The windows of several ranges ((lower, upper, window seconds), newest first), keyed in one sequence."""
+    found: list[Window] = []
+    for lower, upper, size in ranges:
+        for window in windows(type_index, message_type, upper, lower, size):
+            found.append(Window((type_index, len(found)), message_type, window.start, window.end))
+    return found
+
+
+# --- installments: what a run stopped by its budget leaves for the next (src/budget.py) ---------------------------
+def _pending(value: object) -> tuple[list[tuple[int, int, int]], int | None]:
+    """The saved backfill of one type: its spans (from, to, window seconds) and the top the run covered."""
+    if not isinstance(value, dict):
+        return [], None
+    spans = []
+    for span in value.get("spans") or []:
+        if (isinstance(span, list) and len(span) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                for v in span) and span[0] <= span[1]):
+            spans.append((span[0], span[1], max(1, min(span[2], WINDOW_SECONDS))))
+    newest = value.get("newest")
+    return spans, newest if isinstance(newest, int) and not isinstance(newest, bool) and spans else None
+
+
+def _ranges(lower: int, now: int, spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """What this run reads, newest first: [lower, now], then what earlier runs left below it."""
+    ranges = [(lower, now, WINDOW_SECONDS)]
+    for start, end, size in sorted(spans, key=lambda span: span[1], reverse=True):
+        end = min(end, lower - 1)  # the part at or above `lower` is read with the new deliveries
+        if start <= end:
+            ranges.append((start, end, size))
+    return ranges
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class _Until:
+    """Pages until the budget is spent (then ``cut``): a window stopped here is not counted as read."""
+
+    def __init__(self, pages: Iterator[dict], budget, enabled: bool) -> None:
+        self._pages = pages
+        self._budget = budget
+        self._enabled = enabled
+        self.cut = False
+
+    def __iter__(self) -> _Until:
+        return self
+
+    def __next__(self) -> dict:
+        if self._enabled and self._budget.expired():
+            self.cut = True
+            raise StopIteration
+        return next(self._pages)
 
 
 class _Walk:
@@ -279,11 +382,13 @@ class _Walk:
     splits into. ``run()`` returns {pass index: (deliveries, newest created, oldest created)}."""
 
     def __init__(self, ctx: RunContext, tables: dict[bool, TableWriter | None], links: TableWriter,
-                 progress) -> None:
+                 progress, stoppable: bool = False) -> None:
         self._ctx = ctx
         self._tables = tables  # by Window.drafts
         self._links = links
         self._progress = progress
+        self._stoppable = stoppable  # the budget may stop it (installments: incremental load type only)
+        self._left: list[tuple[int, int, int, int]] = []  # (pass index, start, end, window seconds) not read
         self._tasks: KeyedTasks = KeyedTasks(ctx.max_workers, name="messages")
         self._windows = 0
         self._lock = threading.Lock()  # windows are added from the tasks' threads: guards the count
@@ -304,7 +409,24 @@ class _Walk:
                               min(oldest, min_created) if oldest and min_created else oldest or min_created)
         return totals
 
+    def left(self, type_index: int) -> list[tuple[int, int, int]]:
+        """The spans of ``type_index`` not read to their end, newest first, with the window length to read them in."""
+        with self._lock:
+            return sorted(((start, end, size) for index, start, end, size in self._left if index == type_index),
+                          key=lambda span: span[1], reverse=True)
+
+    def _leave(self, window: Window, started: bool) -> None:
+        length = window.end - window.start + 1
+        # A window stopped half-way is read again in halves: the next run's budget then fits one of them.
+        with self._lock:
+            self._left.append((window.key[0], window.start, window.end, max(1, length // 2) if started else length))
+
     def _read(self, window: Window) -> tuple[int, int, int]:
+        stoppable = self._stoppable and not window.drafts  # drafts are a snapshot: read whole
+        if stoppable and self._ctx.budget.expired():
+            self._leave(window, started=False)
+            self._progress.step()
+            return 0, 0, 0
         params: dict = {"limit": PAGE_SIZE, "start_ts": window.start, "end_ts": window.end,
                         "get_tracked_responses": "true"}
         if window.message_type:
@@ -312,7 +434,8 @@ class _Walk:
         if window.drafts:
             params["drafts"] = "true"
         table = self._tables[window.drafts]
-        pages = self._ctx.client.paginate("GET", "/v1/messages", params=params)
+        source = self._ctx.client.paginate("GET", "/v1/messages", params=params)
+        pages = _Until(source, self._ctx.budget, stoppable)
         try:
             first, messages = _next_page(pages)
             if first is not None and first.get("next") and window.split and _newest_first(messages):
@@ -321,6 +444,11 @@ class _Walk:
                     # The split abandons the rest of this chain: only when the next page goes on below the first.
                     cut = parts[0].end  # deliveries created at this second are read again by the newest part
                     second, following = _next_page(pages)
+                    if pages.cut:  # stopped before the order was proved: the whole window is left for the next run
+                        written = write_pages(table, window.key, [messages], self._progress, self._links)
+                        self._leave(window, started=True)
+                        self._progress.step()
+                        return written
                     if second is None or _continues_below(following, cut):
                         kept = [m for m in messages if (created := _created(m)) is None or created > cut]
                         written = write_pages(table, window.key, [kept], self._progress, self._links)
@@ -331,8 +459,10 @@ class _Walk:
                     messages = [*messages, *following]
             written = write_pages(table, window.key, _chain([messages], _messages(pages)), self._progress,
                                   self._links)
+            if pages.cut:
+                self._leave(window, started=True)
         finally:
-            pages.close()
+            source.close()
         self._progress.step()
         return written
 

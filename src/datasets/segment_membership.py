@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from budget import Estimate, disagrees
 from concurrency import Interleaved
 from customerio import DeferredPage
 from customerio.errors import InvalidResponseError, NotFoundError
@@ -59,6 +60,7 @@ class _Segment:
     path: str
     rows: int = 0
     own: Progress | None = None
+    read: bool = False  # read to its end
     # Live tokens are positions: a segment that changes between pages lists a member twice. Each person once.
     seen: KeySet = field(default_factory=KeySet)
 
@@ -99,11 +101,57 @@ class SegmentMembership(Dataset):
     # chains keep pages arriving while it works, and each chain holds at most one page of bytes.
     SEGMENTS_AT_ONCE = 4
 
-    def run(self, ctx: RunContext, state: dict) -> dict:
+    ROWS_PER_SECOND = 100_000  # what the one consumer parses and writes (bench/run.py): bounds it before the rate
+
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
+        """At most the workspace's people per segment; if that bound does not fit the budget, each segment's
+        customer_count (one request each) makes it exact."""
+        counts = ctx.workspace_counts()
+        if counts is None:
+            return None
+        self._segment_ids = self._chosen_segments(ctx)
+        sizes = [counts.people] * len(self._segment_ids)
+        basis = f"{len(sizes)} segments of at most {counts.people:,} people (GET /v1/workspaces)"
+        estimate = self._estimate(sizes, basis, certain=False)
+        if estimate.seconds > ctx.budget.seconds:
+            sizes = [self._customer_count(ctx, segment_id) or 0 for segment_id in self._segment_ids]
+            estimate = self._estimate(sizes, f"{sum(sizes):,} members in {len(sizes)} segments (customer_count)",
+                                      certain=True)
+        return estimate
+
+    def _estimate(self, sizes: list[int], basis: str, certain: bool) -> Estimate:
+        requests = sum(max(1, -(-size // self.PAGE_LIMIT)) for size in sizes)
+        return Estimate("segment_membership", requests, basis, certain=certain,
+                        floor_seconds=sum(sizes) / self.ROWS_PER_SECOND,
+                        advice="choose fewer segments in segment_membership")
+
+    def check_completeness(self, ctx: RunContext) -> None:
+        """Each segment read against its customer_count (one request each, after the read; a count may lag)."""
+        for segment_id, rows in getattr(self, "_rows", {}).items():
+            count = self._customer_count(ctx, segment_id)
+            if count is not None and disagrees(rows, count):
+                log.warning("segment_membership: segment %s has %s rows in the table, Customer.io counts %s members "
+                            "(customer_count): check the table before relying on it, and run again if the segment "
+                            "changed a lot meanwhile.", segment_id, f"{rows:,}", f"{count:,}")
+
+    @staticmethod
+    def _customer_count(ctx: RunContext, segment_id: int) -> int | None:
+        try:
+            count = ctx.client.request_json("GET", f"/v1/segments/{segment_id}/customer_count").get("count")
+        except NotFoundError:
+            return None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+    def _chosen_segments(self, ctx: RunContext) -> list[int]:
         settings = self.config.segment_membership
-        listed = self._listed(ctx)
+        listed = self._listed(ctx)  # the run's shared listing of GET /v1/segments
         segment_ids = list(settings.segment_ids) if settings and settings.segment_ids else self._all_segments(listed)
         _warn_rebuilding(listed, segment_ids)
+        return segment_ids
+
+    def run(self, ctx: RunContext, state: dict) -> dict:
+        # Chosen once: by the estimate at the start of the run, or here.
+        segment_ids = getattr(self, "_segment_ids", None) or self._chosen_segments(ctx)
         tables = Tables(ctx, state)
         progress = ctx.progress("segment_membership", unit="rows", steps="segments")
         progress.step(0, total=len(segment_ids))
@@ -126,6 +174,7 @@ class SegmentMembership(Dataset):
                             table.discard_chain((segment.position,))
                     else:
                         log.debug("Segment %s: %s members.", segment.segment_id, f"{segment.rows:,}")
+                        segment.read = True
                         if finished is not None:
                             finished.close()  # a closed chain keeps only what the merge needs
                     segment.seen = KeySet()  # the segment is done: its keys are not needed any more
@@ -147,6 +196,8 @@ class SegmentMembership(Dataset):
                         own.add(written)
             for chain in chains.values():
                 chain.close()
+        # Read to the end (a deleted segment is not compared): for the completeness check.
+        self._rows = {segment.segment_id: segment.rows for segment in segments if segment.read}
         log.debug("segment_membership: %s rows from %d segments.", f"{progress.count:,}", len(segment_ids))
         return tables.new_state()
 
@@ -193,13 +244,9 @@ class SegmentMembership(Dataset):
             log.warning("segment_membership: segment %s was not found (404): it was probably deleted after it "
                         "was listed or chosen; it is skipped.", segment.segment_id)
 
-    @staticmethod
-    def _segment_progress(ctx: RunContext, segment_id: int) -> Progress | None:
-        try:
-            count = ctx.client.request_json("GET", f"/v1/segments/{segment_id}/customer_count").get("count")
-        except NotFoundError:
-            return None
-        total = count if isinstance(count, int) and not isinstance(count, bool) else None
+    @classmethod
+    def _segment_progress(cls, ctx: RunContext, segment_id: int) -> Progress | None:
+        total = cls._customer_count(ctx, segment_id)
         if total:
             log.debug("Segment %s: %s members to read.", segment_id, f"{total:,}")
         return ctx.progress(f"segment {segment_id} membership", unit="rows", total=total)

@@ -151,6 +151,8 @@ DATASET_ENDPOINTS = {
     "campaigns": ("/v1/campaigns",), "segments": ("/v1/segments",), "customers": ("/v1/customers",),
     "customer attributes": ("/v1/customers/attributes",), "segment_membership": ("/v1/segments/", "/membership"),
     "messages": ("/v1/messages",), "activities": ("/v1/activities",),
+    # the plan and the completeness check (src/budget.py): Customer.io's own counts
+    "workspace counts": ("/v1/workspaces",), "segment counts": ("/v1/segments/", "/customer_count"),
 }
 
 

@@ -16,7 +16,8 @@ from scripts import generate_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "component_config" / "sample-config" / "config.json").read_text(encoding="utf-8"))
-NOT_DATASETS = {"#api_secret", "api_region", "test_connection", "incremental_output", "debug", "catalogue_heading"}
+NOT_DATASETS = {"#api_secret", "api_region", "test_connection", "incremental_output", "debug", "catalogue_heading",
+                "max_run_minutes"}
 KEY = "sk-test-SECRET-123456"
 
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from budget import Estimate, disagrees
 from concurrency import BoundedExecutor, ReadAhead
 from customerio import response_part
 from customerio.errors import InvalidResponseError
@@ -58,6 +59,7 @@ class Customers(Dataset):
         specs = (spec, ATTRIBUTES_SPEC) if long_layout else (spec,)
         previous = state.get("changes") if isinstance(state.get("changes"), dict) else None
         changed = self._changed_since(ctx, settings, previous, specs)
+        self._changes_only = changed is not None
         # With changes only, every changed person's rows are deleted from Storage first (delete_where on cio_id),
         # then the rows read are loaded: a changed person is replaced, a gone one removed (see changes.py).
         deletes = Changes("cio_id", tuple(changed)) if changed is not None else None
@@ -74,6 +76,44 @@ class Customers(Dataset):
             full_read_at = ctx.now if changed is None else previous["full_read_at"]
             marks = {"mark": ctx.now, "full_read_at": full_read_at, "shape": changes.shape_of(settings)}
         return tables.new_state(changes=marks)
+
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
+        """Search mode: one search page per 1,000 people and one attributes request per 100 (the workspace's people;
+        with a filter an upper bound, which never refuses). Not estimated: an export (its cost is Customer.io's
+        preparation time) and a run that may read only the people who changed (the activity log says how many)."""
+        settings: CustomersSettings = self.config.customers
+        if settings.mode == CustomersMode.EXPORT:
+            return None
+        if self._continues(ctx, settings, quiet=True):
+            previous = state.get("changes") if isinstance(state.get("changes"), dict) else None
+            spec = customers_spec(settings.attributes_layout, settings.attributes)
+            specs = (spec, ATTRIBUTES_SPEC) if settings.attributes_layout == AttributesLayout.LONG else (spec,)
+            if changes.full_read_reason(settings, previous, now=ctx.now, table_keys=ctx.table_keys,
+                                        keys={s.name: list(s.primary_key) for s in specs}) is None:
+                return None
+        counts = ctx.workspace_counts()
+        if counts is None:
+            return None
+        people = counts.people
+        requests = -(-people // self.SEARCH_LIMIT) + -(-people // self.BATCH_SIZE)
+        return Estimate("customers", requests, counts.basis("people"), certain=not settings.filters,
+                        advice="read customers by export (customers mode export), narrow the customers filter")
+
+    def check_completeness(self, ctx: RunContext) -> None:
+        """An unfiltered read of everyone should hold the workspace's people (GET /v1/workspaces, cached up to 2
+        hours)."""
+        result = ctx.table_results.get("customers")
+        if self.config.customers.filters or getattr(self, "_changes_only", True) or result is None:
+            return
+        counts = ctx.workspace_counts()
+        if counts is None:
+            return
+        if all(disagrees(result.rows, people) for people in counts.people_each):
+            people = min(counts.people_each, key=lambda p: abs(p - result.rows))
+            log.warning("customers: the table has %s people, Customer.io counts %s in the workspace (GET "
+                        "/v1/workspaces; its count may be up to two hours old): check the table before relying "
+                        "on it, and run again if people were added or deleted in large numbers.",
+                        f"{result.rows:,}", f"{people:,}")
 
     @staticmethod
     def _continues(ctx: RunContext, settings: CustomersSettings, quiet: bool = False) -> bool:

@@ -11,6 +11,10 @@ How a run decides what to read (per entity and table, one request each):
   They cannot have metrics. Their ids are kept in state so that, once started, they get a first read. Stopped
   campaigns and long-sent newsletters are NOT skipped: opens and clicks of earlier messages keep arriving and
   count in the bucket they happen in.
+- Installments (with "Continue since last run"; see src/budget.py): once the run's time budget is spent, no new
+  entity is started (those under way finish: a few requests each). State `left` keeps each one not read with where
+  its read should start (null: a first read; else the mark it was to continue from), and the next run reads them
+  first, from there; so every run moves forward as long as its budget fits one entity.
 Tables are always upserted by primary key (incremental load), whatever the configuration's load type: the older
 endpoints no longer serve buckets past their step maxima, so replacing a table would drop history.
 
@@ -68,13 +72,23 @@ class Metrics(Dataset):
             writers = {table.spec.name: stack.enter_context(table_session.open(table.spec))
                        for table in plan.tables()}
             pool = stack.enter_context(BoundedExecutor(ctx.max_workers, limit=ctx.in_flight, name="metrics"))
-            for entity in plan.entities(ctx.client):
+            # What earlier runs left goes first, the longest waiting first (first reads, then the oldest mark): each
+            # run then moves forward however little its budget fits, and no entity waits for ever.
+            for entity in sorted(plan.entities(ctx.client), key=plan.waiting):
                 pool.submit(self._read_entity, ctx, plan, writers, entity, progress)
         for warning in sorted(plan.warnings):
             log.warning("%s", warning)
-        return table_session.new_state(marks=plan.new_marks(), never_started=plan.never_started())
+        left = plan.left()
+        if left:
+            count = sum(len(ids) for ids in left.values())
+            ctx.budget.leave(f"metrics: {count:,} entit{'y' if count == 1 else 'ies'} not read")
+        return table_session.new_state(marks=plan.new_marks(), never_started=plan.never_started(), left=left or None)
 
     def _read_entity(self, ctx: RunContext, plan: _Plan, writers: dict, entity: Entity, progress) -> None:
+        if self.config.metrics.incremental_output and ctx.budget.expired():
+            plan.leave(entity)  # the next run reads it first, from where this run would have started
+            progress.step()
+            return
         # A 404 of the entity or of its children's listing: deleted during the run, skipped with one warning.
         for job in plan.jobs_of(entity.kind):
             try:
@@ -117,6 +131,12 @@ class _Plan:
         previous = state.get("never_started") or {}
         self._was_never_started = {kind: set(previous.get(kind) or ()) for kind in KIND_ENTITIES.values()}
         self._never_started: dict[str, list[int]] = {kind: [] for kind in KIND_ENTITIES.values()}
+        # Installments: entities the last run's budget left, with where their read starts (None: a first read).
+        left = state.get("left") if settings.incremental_output and isinstance(state.get("left"), dict) else {}
+        self._was_left: dict[str, dict[int, int | None]] = {
+            kind: {entry[0]: entry[1] for entry in left.get(kind) or () if _left_entry(entry)}
+            for kind in KIND_ENTITIES.values()}
+        self._left: dict[str, dict[int, int | None]] = {kind: {} for kind in KIND_ENTITIES.values()}
         self._lock = threading.Lock()  # entities are read on the pool's threads: guards the shared sets
         self.warnings: set[str] = set()
 
@@ -167,6 +187,9 @@ class _Plan:
     def _earliest(self, table: tables.MetricsTable, entity: Entity) -> tuple[int | None, bool]:
         """The earliest instant to read for this entity and table, and whether this is a continued read."""
         mark = self.marks.get(self._mark_key(table))
+        was_left = self._was_left[KIND_ENTITIES[entity.kind]]
+        if entity.id in was_left:
+            mark = was_left[entity.id]  # where the run that left it would have started
         if mark and entity.id not in self._was_never_started[KIND_ENTITIES[entity.kind]]:
             return max(0, mark - self.lookback), True
         bounds = [b for b in (self.date_from, entity.born) if b is not None]
@@ -204,3 +227,37 @@ class _Plan:
     def never_started(self) -> dict[str, list[int]]:
         return {kind: sorted(ids) for kind, ids in self._never_started.items() if ids}
 
+    def waiting(self, entity: Entity) -> tuple[int, int]:
+        """The order of reading: entities left by the last run first (a first read before a continued one, the
+        oldest mark first), then the others."""
+        was_left = self._was_left[KIND_ENTITIES[entity.kind]]
+        if entity.id not in was_left:
+            return 2, 0
+        since = was_left[entity.id]
+        return (0, 0) if since is None else (1, since)
+
+    def leave(self, entity: Entity) -> None:
+        """The time budget is spent before ``entity`` was read: the next run reads it first, from where this run
+        would have started (the mark of its tables; None: a first read)."""
+        kind = KIND_ENTITIES[entity.kind]
+        if entity.id in self._was_left[kind]:
+            since = self._was_left[kind][entity.id]
+        elif entity.id in self._was_never_started[kind]:
+            since = None
+        else:
+            marks = [self.marks.get(self._mark_key(table)) for table in self.tables()]
+            since = min(marks) if marks and all(marks) else None
+        with self._lock:
+            self._left[kind][entity.id] = since
+
+    def left(self) -> dict[str, list[list]]:
+        """The entities this run left: [[id, where its read starts or None], ...] per kind."""
+        with self._lock:
+            return {kind: [[eid, since] for eid, since in sorted(ids.items())] for kind, ids in self._left.items()
+                    if ids}
+
+
+
+def _left_entry(entry: object) -> bool:
+    return (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)
+            and (entry[1] is None or (isinstance(entry[1], int) and not isinstance(entry[1], bool))))
