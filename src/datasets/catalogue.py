@@ -37,7 +37,11 @@ CAMPAIGNS = Declaration(
                       "use_customer_timezone": "BOOLEAN", "webhook_id": "INTEGER", "object_type_id": "INTEGER",
                       "scheduled_start_should_backfill": "BOOLEAN", "scheduled_stop_should_sunset": "BOOLEAN"},
         # Customer.io sends the audience filters sometimes as JSON text, sometimes as an object: one JSON column each.
-        json_fields=frozenset({"audience_person_filters", "audience_relationship_filters"}),
+        # The lists are JSON text whatever json_fields says; listed here so that their manifest says so too.
+        json_fields=frozenset({"audience_person_filters", "audience_relationship_filters", "tags", "actions",
+                               "trigger_segment_ids", "filter_segment_ids", "msg_templates",
+                               "object_attribute_triggers", "relationship_attribute_triggers",
+                               "filter_object_attributes_and"}),
         description="Customer.io campaigns (automations). Lists are JSON text; nested objects are parent_child columns.",
     ),
 )
@@ -55,7 +59,7 @@ SEGMENTS = Declaration(
         # Every live segment carries `conditions`, a nested predicate tree the spec does not list, its shape varying
         # by segment (estuary/connectors source-customer-io/bruno/Snapshots/segments.yml): one JSON column, so the
         # table's columns do not depend on how the segments are built.
-        json_fields=frozenset({"conditions"}),
+        json_fields=frozenset({"conditions", "tags"}),
         description="Customer.io segments. tags and conditions (the segment's rules) are JSON text.",
     ),
 )
@@ -66,6 +70,7 @@ CAMPAIGN_ACTIONS = Declaration(
     table=TableSpec(
         name="campaign_actions",
         primary_key=("campaign_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("campaign_id", *_MESSAGE_COLUMNS, "sending_state", "parent_action_id", "created", "updated"),
         column_types={**_MESSAGE_TYPES, "campaign_id": "INTEGER", "parent_action_id": "INTEGER"},
         description="Every action (message) of every campaign: subject, body, sender, type, sending state.",
@@ -78,6 +83,7 @@ NEWSLETTERS = Declaration(
     table=TableSpec(
         name="newsletters",
         primary_key=("id",),
+        json_fields=frozenset({"content_ids", "recipient_segment_ids", "tags"}),
         seed_columns=("id", "deduplicate_id", "name", "type", "created", "updated", "sent_at", "content_ids",
                       "recipient_segment_ids", "subscription_topic_id", "tags"),
         column_types={"id": "INTEGER", "created": "INTEGER", "updated": "INTEGER", "sent_at": "INTEGER",
@@ -93,6 +99,7 @@ NEWSLETTER_CONTENTS = Declaration(
     table=TableSpec(
         name="newsletter_contents",
         primary_key=("newsletter_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("newsletter_id", *_MESSAGE_COLUMNS),
         column_types={**_MESSAGE_TYPES, "newsletter_id": "INTEGER"},
         description="Every language and A/B variant of every newsletter.",
@@ -105,6 +112,7 @@ NEWSLETTER_TEST_GROUPS = Declaration(
     table=TableSpec(
         name="newsletter_test_groups",
         primary_key=("newsletter_id", "id"),
+        json_fields=frozenset({"content_ids"}),
         seed_columns=("newsletter_id", "id", "name", "label", "winner", "content_ids"),
         column_types={"newsletter_id": "INTEGER", "id": "INTEGER", "winner": "BOOLEAN"},
         description="A/B test groups of newsletters (group ids restart per newsletter). content_ids is JSON text.",
@@ -116,6 +124,7 @@ BROADCASTS = Declaration(
     table=TableSpec(
         name="broadcasts",
         primary_key=("id",),
+        json_fields=frozenset({"tags", "actions", "msg_template_ids"}),
         seed_columns=("id", "deduplicate_id", "name", "type", "state", "active", "created", "updated",
                       "first_started", "tags", "actions"),
         column_types={"id": "INTEGER", "active": "BOOLEAN", "created": "INTEGER", "updated": "INTEGER",
@@ -133,6 +142,7 @@ BROADCAST_ACTIONS = Declaration(
     table=TableSpec(
         name="broadcast_actions",
         primary_key=("broadcast_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("broadcast_id", *_MESSAGE_COLUMNS, "sending_state", "created", "updated"),
         column_types={**_MESSAGE_TYPES, "broadcast_id": "INTEGER"},
         description="Every action (message variant) of every broadcast.",
@@ -173,6 +183,7 @@ TRANSACTIONAL_CONTENTS = Declaration(
     table=TableSpec(
         name="transactional_contents",
         primary_key=("transactional_message_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("transactional_message_id", *_MESSAGE_COLUMNS, "created", "updated"),
         column_types={**_MESSAGE_TYPES, "transactional_message_id": "INTEGER"},
         description="Every language variant of every transactional message.",
@@ -218,6 +229,7 @@ OPTOUTS = Declaration(
     table=TableSpec(
         name="optouts",
         primary_key=("cio_id",),
+        json_fields=frozenset({"optouts"}),
         seed_columns=("cio_id", "customer_id", "optouts"),
         description="People who opted out of SMS or WhatsApp; optouts is JSON text of [{channel, from}].",
     ),
@@ -265,6 +277,7 @@ OBJECTS = Declaration(
     table=TableSpec(
         name="objects",
         primary_key=("object_type_id", "object_id"),
+        json_fields=frozenset({"timestamps"}),
         seed_columns=("object_type_id", "object_id", "cio_object_id", "timestamps"),
         column_types={"object_type_id": "STRING", "object_id": "STRING"},
         description="Every object of every type, its attributes as attributes_<name> columns; timestamps is JSON "
@@ -316,6 +329,7 @@ REPORTING_WEBHOOKS = Declaration(
     table=TableSpec(
         name="reporting_webhooks",
         primary_key=("id",),
+        json_fields=frozenset({"events"}),
         seed_columns=("id", "name", "endpoint", "type", "disabled", "full_resolution", "with_content", "events"),
         column_types={"id": "INTEGER", "disabled": "BOOLEAN", "full_resolution": "BOOLEAN",
                       "with_content": "BOOLEAN"},
@@ -340,6 +354,7 @@ COLLECTIONS = Declaration(
     table=TableSpec(
         name="collections",
         primary_key=("id",),
+        json_fields=frozenset({"schema"}),
         seed_columns=("id", "name", "bytes", "rows", "schema", "created_at", "updated_at"),
         column_types={"id": "INTEGER", "bytes": "INTEGER", "rows": "INTEGER", "created_at": "INTEGER",
                       "updated_at": "INTEGER"},

@@ -98,6 +98,7 @@ _TYPES = {
 }
 # Live, human_opened/human_clicked/prefetch_opened are unix seconds like the other metrics, not counts as the spec
 # says (estuary/connectors source-customer-io/bruno/Messages/bare.yml).
+_TIMES = frozenset(f"metrics_{metric}" for metric in METRICS)  # the manifest describes each as unix seconds
 _DESCRIPTION = ("metrics_* are unix seconds of each event (human_* and prefetch_* too); tracked_responses is the "
                 "in-app survey answers as JSON; clicks per link are in message_link_clicks.")
 
@@ -109,6 +110,7 @@ SPEC = TableSpec(
     description=f"Customer.io deliveries. {_DESCRIPTION}",
     kind=EVENTS,
     json_fields=frozenset({"tracked_responses"}),
+    time_columns=_TIMES,
 )
 
 # Drafts are read in full on every run: a draft that is sent leaves the drafts list, so the table is a snapshot.
@@ -119,6 +121,7 @@ DRAFTS_SPEC = TableSpec(
     column_types=_TYPES,
     description=f"Customer.io draft deliveries (drafts=true), read in full on every run. {_DESCRIPTION}",
     json_fields=frozenset({"tracked_responses"}),
+    time_columns=_TIMES,
 )
 
 LINKS_SPEC = TableSpec(
@@ -129,6 +132,7 @@ LINKS_SPEC = TableSpec(
     description="Clicks per tracked link of each delivery (metrics link:<n> and human_link:<n>): unix seconds of "
                 "the click and of the click counted as human.",
     kind=EVENTS,
+    time_columns=frozenset({"clicked", "human_clicked"}),
 )
 _LINK_KEY = re.compile(r"(human_)?link:(.+)")
 DRAFTS_PASS = 1_000  # chain keys of the drafts passes start here (apart from the types' passes in the link table)

@@ -99,6 +99,30 @@ def test_segment_conditions_are_one_json_column_whatever_their_shape(server, res
     assert {r["id"]: json.loads(r["conditions"]) for r in rows} == truth
 
 
+def test_every_json_column_is_described_as_json_text_in_its_manifest(result):
+    # Issue 20: "JSON text on every JSON column". A column is JSON when every value it holds parses as a JSON list or
+    # object (a text field whose values merely start with '[' or '{', such as an in-app body, is not).
+    undescribed = {}
+    for path in sorted(result.tables.glob("*.csv")):
+        rows = result.csv(path.stem)
+        manifest = json.loads(path.with_name(path.name + ".manifest").read_text())
+        described = {column["name"]: column.get("description") or "" for column in manifest["schema"]}
+        for column in rows[0] if rows else ():
+            if column.startswith("attributes_"):  # the objects' own attributes: whatever each object holds
+                continue
+            values = [row[column] for row in rows if row[column]]
+            if values and all(_is_json_container(v) for v in values) and "JSON text" not in described[column]:
+                undescribed.setdefault(path.stem, []).append(column)
+    assert undescribed == {}
+
+
+def _is_json_container(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), (list, dict))
+    except ValueError:
+        return False
+
+
 def test_campaign_action_rows_carry_the_action(server, result):
     rows = {(r["campaign_id"], r["id"]): r for r in result.csv("campaign_actions")}
     action = server.workspace.entities.campaign_action(1002, server.workspace.entities.campaign_action_ids(1002)[11])

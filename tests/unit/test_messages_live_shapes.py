@@ -210,3 +210,16 @@ def test_per_link_columns_an_earlier_version_wrote_stay_empty(tmp_path):
     assert state["columns"]["messages"][:4] == old_columns
     assert [(r["link_id"], r["human_clicked"]) for r in rows(tables, "message_link_clicks")] == [("2", str(NOW)),
                                                                                                 ("3", "")]
+
+
+@pytest.mark.parametrize("spec", [messages_module.SPEC, messages_module.DRAFTS_SPEC, messages_module.LINKS_SPEC],
+                         ids=lambda spec: spec.name)
+def test_every_metric_column_is_described_as_unix_seconds(spec):
+    # Issue 20: unix seconds (UTC) on every time column, in the manifest a Storage load reads.
+    from output.manifest import TIME_DESCRIPTION, column_description
+
+    times = [key for key in spec.seed_columns
+             if key.startswith("metrics_") or key in ("created", "clicked", "human_clicked")]
+    assert times
+    assert {key: column_description(spec, key, key) for key in times} == {
+        key: f"{TIME_DESCRIPTION}." for key in times}
