@@ -175,7 +175,8 @@ class CatalogueApi:
     def broadcast_actions(self, req: Request, raw: str) -> Response:
         # QUIRK: the live route parses `start` (400 on a token it did not mint: estuary/connectors
         # source-customer-io/bruno/Child Entities/broadcast actions bare.yml) and Airbyte pages it with `next`
-        # (airbytehq/airbyte source-customer-io unit tests); the spec lists neither. `next` is absent at the end.
+        # (airbytehq/airbyte airbyte-integrations/connectors/source-customer-io/unit_tests/); the spec lists neither.
+        # `next` is absent at the end.
         bid = self._broadcast_id(raw)
         page, nxt = self._page(req, TAG_BROADCAST_ACTIONS, bid, self.e.broadcast_actions(bid) or [],
                                BROADCAST_ACTION_PAGE_SIZE)
@@ -230,8 +231,8 @@ class CatalogueApi:
         if sort not in ("asc", "desc"):
             raise ApiError(400, "sort must be asc or desc", code="invalid_parameter")
         # QUIRK: hidden=true answers the hidden senders only, as Airbyte observed (airbytehq/airbyte
-        # source-customer-io manifest.yaml reads hidden=false and hidden=true); the spec calls it an include flag.
-        # The stricter reading: a reader that asks hidden=true alone loses every visible sender.
+        # airbyte-integrations/connectors/source-customer-io/manifest.yaml reads hidden=false and hidden=true);
+        # the spec calls it an include flag. The stricter reading: a reader that asks hidden=true alone loses every visible sender.
         items = [dict(s) for s in self.e.sender_identities if bool(s["hidden"]) == bool(hidden)]
         if sort == "desc":
             items.reverse()
@@ -301,9 +302,9 @@ class CatalogueApi:
             raise ApiError(400, "filter is required", pointer="/filter", code="invalid_filter")
         match = compile_object_filter(body["filter"], "/filter")
         type_id = self._object_type(type_id)
-        matching = [oid for oid in self.e.object_ids(type_id) if match(self.e.object(type_id, oid) or {})]
+        matching = [oid for oid in self.e.object_ids(type_id) if match(self.e.listed_object(type_id, oid) or {})]
         page, nxt = self._page(req, TAG_OBJECTS, _scope(type_id), matching, limit)
-        identifiers = [self.e.object(type_id, oid)["identifiers"] for oid in page]
+        identifiers = [self.e.listed_object(type_id, oid)["identifiers"] for oid in page]
         return json_response({"identifiers": identifiers, "ids": page, "next": nxt})
 
     def object_attributes(self, req: Request, raw_type: str, raw_id: str) -> Response:
@@ -393,13 +394,14 @@ def compile_object_filter(node: object, pointer: str) -> Callable[[dict], bool]:
 
 
 def admin(entities: Entities, req: Request) -> Response | None:
-    """POST /_sandbox/catalogue/<kind>/<id>/delete (object ids: <type_id>/<object_id>); None when not ours."""
+    """POST /_sandbox/catalogue/<kind>/<id>/delete[?listed=true] (object ids: <type_id>/<object_id>); None when not
+    ours. ``listed=true`` keeps the entity in its list (Entities.delete)."""
     parts = req.path.rstrip("/").split("/")
     if req.method != "POST" or len(parts) < 6 or parts[2] != "catalogue" or parts[-1] != "delete":
         return None
     kind, ident = parts[3], "/".join(parts[4:-1])
     try:
-        known = entities.delete(kind, ident)
+        known = entities.delete(kind, ident, listed=bool_param(req, "listed"))
     except ValueError as exc:
         return json_response(error_body(400, str(exc)), 400)
     if not known:

@@ -12,7 +12,7 @@ Plain functions for other modules (metrics, tests, benchmark):
     e.broadcast_ids();  e.broadcast_action_ids(bid);  e.broadcast_triggers(bid) -> [dict]
     e.transactional_ids();  e.transactional_content_ids(tid)
     e.object_type_ids() -> ["1", ...];  e.object_ids(type_id) -> [str];  e.object_relationships(type_id, oid)
-    e.delete(kind, id) / e.is_deleted(kind, id)   (kind: campaign, newsletter, broadcast, transactional, object)
+    e.delete(kind, id[, listed=True]) / e.is_deleted(kind, id)   (kind: campaign, newsletter, broadcast, transactional, object)
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class Entities:
     def __init__(self, settings) -> None:
         self.seed = settings.seed
         self._deleted: set[tuple[str, object]] = set()
+        self._still_listed: set[tuple[str, object]] = set()  # deleted, yet in their lists (see delete)
         self._lock = threading.Lock()
         self._build_campaigns(settings.campaigns, settings.actions_per_campaign)
         self._build_newsletters(settings.newsletters, settings.contents_per_newsletter)
@@ -88,8 +89,12 @@ class Entities:
             SUPPRESSION_TYPES, _suppression_counts(settings.suppressions), strict=True)}
 
     # ---------------------------------------------------------------------------------------------- deletion
-    def delete(self, kind: str, ident: object) -> bool:
-        """Delete an entity mid-run (admin API): its list entry goes and its per-id endpoints answer 404."""
+    def delete(self, kind: str, ident: object, *, listed: bool = False) -> bool:
+        """Delete an entity mid-run (admin API): its list entry goes and its per-id endpoints answer 404.
+
+        ``listed``: it stays in its list, as for a reader that listed it just before it was deleted (the normal
+        race of a parent-iterating read: estuary/connectors source-customer-io/bruno/Child Entities/missing parent
+        404.yml). Every run then meets a listed parent whose children answer 404, with no timing to arrange."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
         known = {
@@ -105,10 +110,15 @@ class Entities:
         if exists:
             with self._lock:
                 self._deleted.add((kind, ident))
+                if listed:
+                    self._still_listed.add((kind, ident))
         return exists
 
     def is_deleted(self, kind: str, ident: object) -> bool:
         return (kind, ident) in self._deleted
+
+    def _unlisted(self, kind: str, ident: object) -> bool:
+        return (kind, ident) in self._deleted and (kind, ident) not in self._still_listed
 
     # ---------------------------------------------------------------------------------------------- campaigns
     def _build_campaigns(self, count: int, per_campaign: int) -> None:
@@ -144,10 +154,10 @@ class Entities:
                 "parent_action_id": action_id - 1 if position else None, **action}
 
     def campaigns(self) -> list[dict]:
-        return [copy.deepcopy(c) for cid, c in self._campaigns.items() if not self.is_deleted("campaign", cid)]
+        return [copy.deepcopy(c) for cid, c in self._campaigns.items() if not self._unlisted("campaign", cid)]
 
     def campaign_ids(self) -> list[int]:
-        return [cid for cid in self._campaigns if not self.is_deleted("campaign", cid)]
+        return [cid for cid in self._campaigns if not self._unlisted("campaign", cid)]
 
     def campaign(self, cid: int) -> dict | None:
         if cid not in self._campaigns or self.is_deleted("campaign", cid):
@@ -209,10 +219,10 @@ class Entities:
             self._test_groups[nid] = groups
 
     def newsletters(self) -> list[dict]:
-        return [copy.deepcopy(n) for nid, n in self._newsletters.items() if not self.is_deleted("newsletter", nid)]
+        return [copy.deepcopy(n) for nid, n in self._newsletters.items() if not self._unlisted("newsletter", nid)]
 
     def newsletter_ids(self) -> list[int]:
-        return [nid for nid in self._newsletters if not self.is_deleted("newsletter", nid)]
+        return [nid for nid in self._newsletters if not self._unlisted("newsletter", nid)]
 
     def newsletter(self, nid: int) -> dict | None:
         if nid not in self._newsletters or self.is_deleted("newsletter", nid):
@@ -263,10 +273,10 @@ class Entities:
             self._triggers[bid] = triggers
 
     def broadcasts(self) -> list[dict]:
-        return [copy.deepcopy(b) for bid, b in self._broadcasts.items() if not self.is_deleted("broadcast", bid)]
+        return [copy.deepcopy(b) for bid, b in self._broadcasts.items() if not self._unlisted("broadcast", bid)]
 
     def broadcast_ids(self) -> list[int]:
-        return [bid for bid in self._broadcasts if not self.is_deleted("broadcast", bid)]
+        return [bid for bid in self._broadcasts if not self._unlisted("broadcast", bid)]
 
     def broadcast(self, bid: int) -> dict | None:
         if bid not in self._broadcasts or self.is_deleted("broadcast", bid):
@@ -318,10 +328,10 @@ class Entities:
 
     def transactional(self) -> list[dict]:
         return [copy.deepcopy(t) for tid, t in self._transactional.items()
-                if not self.is_deleted("transactional", tid)]
+                if not self._unlisted("transactional", tid)]
 
     def transactional_ids(self) -> list[int]:
-        return [tid for tid in self._transactional if not self.is_deleted("transactional", tid)]
+        return [tid for tid in self._transactional if not self._unlisted("transactional", tid)]
 
     def transactional_contents(self, tid: int) -> list[dict] | None:
         if tid not in self._transactional or self.is_deleted("transactional", tid):
@@ -370,10 +380,16 @@ class Entities:
         return [t["id"] for t in self.object_types]
 
     def object_ids(self, type_id: str) -> list[str]:
-        return [oid for oid in self._objects.get(type_id, {}) if not self.is_deleted("object", f"{type_id}/{oid}")]
+        return [oid for oid in self._objects.get(type_id, {}) if not self._unlisted("object", f"{type_id}/{oid}")]
 
     def object(self, type_id: str, oid: str) -> dict | None:
         if oid not in self._objects.get(type_id, {}) or self.is_deleted("object", f"{type_id}/{oid}"):
+            return None
+        return copy.deepcopy(self._objects[type_id][oid])
+
+    def listed_object(self, type_id: str, oid: str) -> dict | None:
+        """The object as its list (objects search) shows it: a deleted one still listed (see delete) too."""
+        if oid not in self._objects.get(type_id, {}) or self._unlisted("object", f"{type_id}/{oid}"):
             return None
         return copy.deepcopy(self._objects[type_id][oid])
 

@@ -330,7 +330,7 @@ class MetricsApi:
 
     def _transactional(self, raw: str) -> int:
         tid = self._int(raw, "The transactional_id is invalid.")
-        if tid not in self.e.transactional_ids():
+        if self.e.transactional_contents(tid) is None:  # deleted (a deleted one may still be listed)
             raise ApiError(404, TRANSACTIONAL_404, code="not_found")
         return tid
 

@@ -335,6 +335,10 @@ class CustomerIoClient:
     def _key_belongs_elsewhere(self) -> bool:
         """Whether the other region accepts the key: one GET /v1/segments there, asked once per client.
 
+        Customer.io does not redirect App API requests between regions, and a key sent to the other region gets a
+        401 like an invalid key (docs.customer.io/accounts/settings/data-centers/, as airbytehq/airbyte
+        airbyte-integrations/connectors/source-customer-io/AGENTS.md notes).
+
         Any answer but 401 (a 403 of a limited key too) means the key is known there; no answer, or a 5xx, says
         nothing, and the usual sentence stands."""
         with self._region_lock:

@@ -38,7 +38,11 @@ CAMPAIGNS = Declaration(
                       "use_customer_timezone": "BOOLEAN", "webhook_id": "INTEGER", "object_type_id": "INTEGER",
                       "scheduled_start_should_backfill": "BOOLEAN", "scheduled_stop_should_sunset": "BOOLEAN"},
         # Customer.io sends the audience filters sometimes as JSON text, sometimes as an object: one JSON column each.
-        json_fields=frozenset({"audience_person_filters", "audience_relationship_filters"}),
+        # The lists are JSON text whatever json_fields says; listed here so that their manifest says so too.
+        json_fields=frozenset({"audience_person_filters", "audience_relationship_filters", "tags", "actions",
+                               "trigger_segment_ids", "filter_segment_ids", "msg_templates",
+                               "object_attribute_triggers", "relationship_attribute_triggers",
+                               "filter_object_attributes_and"}),
         description="Customer.io campaigns (automations). Lists are JSON text; nested objects are parent_child columns.",
     ),
 )
@@ -57,7 +61,7 @@ SEGMENTS = Declaration(
         # Every live segment carries `conditions`, a nested predicate tree the spec does not list, its shape varying
         # by segment (estuary/connectors source-customer-io/bruno/Snapshots/segments.yml): one JSON column, so the
         # table's columns do not depend on how the segments are built.
-        json_fields=frozenset({"conditions"}),
+        json_fields=frozenset({"conditions", "tags"}),
         description="Customer.io segments. tags and conditions (the segment's rules) are JSON text.",
     ),
 )
@@ -68,6 +72,7 @@ CAMPAIGN_ACTIONS = Declaration(
     table=TableSpec(
         name="campaign_actions",
         primary_key=("campaign_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("campaign_id", *_MESSAGE_COLUMNS, "sending_state", "parent_action_id", "created", "updated"),
         column_types={**_MESSAGE_TYPES, "campaign_id": "INTEGER", "parent_action_id": "INTEGER"},
         description="Every action (message) of every campaign: subject, body, sender, type, sending state.",
@@ -81,6 +86,7 @@ NEWSLETTERS = Declaration(
     table=TableSpec(
         name="newsletters",
         primary_key=("id",),
+        json_fields=frozenset({"content_ids", "recipient_segment_ids", "tags"}),
         seed_columns=("id", "deduplicate_id", "name", "type", "created", "updated", "sent_at", "content_ids",
                       "recipient_segment_ids", "subscription_topic_id", "tags"),
         column_types={"id": "INTEGER", "created": "INTEGER", "updated": "INTEGER", "sent_at": "INTEGER",
@@ -96,6 +102,7 @@ NEWSLETTER_CONTENTS = Declaration(
     table=TableSpec(
         name="newsletter_contents",
         primary_key=("newsletter_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("newsletter_id", *_MESSAGE_COLUMNS),
         column_types={**_MESSAGE_TYPES, "newsletter_id": "INTEGER"},
         description="Every language and A/B variant of every newsletter.",
@@ -108,6 +115,7 @@ NEWSLETTER_TEST_GROUPS = Declaration(
     table=TableSpec(
         name="newsletter_test_groups",
         primary_key=("newsletter_id", "id"),
+        json_fields=frozenset({"content_ids"}),
         seed_columns=("newsletter_id", "id", "name", "label", "winner", "content_ids"),
         column_types={"newsletter_id": "INTEGER", "id": "INTEGER", "winner": "BOOLEAN"},
         description="A/B test groups of newsletters (group ids restart per newsletter). content_ids is JSON text.",
@@ -120,6 +128,7 @@ BROADCASTS = Declaration(
     table=TableSpec(
         name="broadcasts",
         primary_key=("id",),
+        json_fields=frozenset({"tags", "actions", "msg_template_ids"}),
         seed_columns=("id", "deduplicate_id", "name", "type", "state", "active", "created", "updated",
                       "first_started", "tags", "actions"),
         column_types={"id": "INTEGER", "active": "BOOLEAN", "created": "INTEGER", "updated": "INTEGER",
@@ -132,10 +141,12 @@ _BY_BROADCAST = Parent(BROADCASTS, {"broadcast_id": "id"}, noun="broadcast")
 BROADCAST_ACTIONS = Declaration(
     key="broadcast_actions", path="/v1/broadcasts/{broadcast_id}/actions", items_key="actions",
     parent=_BY_BROADCAST, access="access to Broadcasts",
-    source_notes="pages followed by `next` when an answer carries one, as on every endpoint",
+    source_notes="pages followed by `next` when an answer carries one, as on every endpoint not paged by offset or "
+                 "page number",
     table=TableSpec(
         name="broadcast_actions",
         primary_key=("broadcast_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("broadcast_id", *_MESSAGE_COLUMNS, "sending_state", "created", "updated"),
         column_types={**_MESSAGE_TYPES, "broadcast_id": "INTEGER"},
         description="Every action (message variant) of every broadcast.",
@@ -177,6 +188,7 @@ TRANSACTIONAL_CONTENTS = Declaration(
     table=TableSpec(
         name="transactional_contents",
         primary_key=("transactional_message_id", "id"),
+        json_fields=frozenset({"headers"}),
         seed_columns=("transactional_message_id", *_MESSAGE_COLUMNS, "created", "updated"),
         column_types={**_MESSAGE_TYPES, "transactional_message_id": "INTEGER"},
         description="Every language variant of every transactional message.",
@@ -187,8 +199,9 @@ SENDER_IDENTITIES = Declaration(
     key="sender_identities", path="/v1/sender_identities", items_key="sender_identities", paging=Paging.CURSOR,
     # What `hidden=true` means live is not established: the spec says "include hidden senders" (estuary/connectors
     # source-customer-io/bruno/Paginated Snapshots/sender_identities hidden.yml, UNOBSERVABLE on an empty list),
-    # Airbyte observed it returns only hidden ones and reads both lists (airbytehq/airbyte source-customer-io
-    # manifest.yaml). Both readings, each id once: visible senders are kept under either meaning.
+    # Airbyte observed it returns only hidden ones and reads both lists (airbytehq/airbyte
+    # airbyte-integrations/connectors/source-customer-io/manifest.yaml). Both readings, each id once: visible
+    # senders are kept under either meaning.
     passes=({"hidden": "false"}, {"hidden": "true"}),
     access="access to Sender identities",
     source_notes="read with `hidden=false` and with `hidden=true`, each id once (what `hidden=true` answers live is "
@@ -221,6 +234,7 @@ OPTOUTS = Declaration(
     table=TableSpec(
         name="optouts",
         primary_key=("cio_id",),
+        json_fields=frozenset({"optouts"}),
         seed_columns=("cio_id", "customer_id", "optouts"),
         description="People who opted out of SMS or WhatsApp; optouts is JSON text of [{channel, from}].",
     ),
@@ -269,6 +283,7 @@ OBJECTS = Declaration(
     table=TableSpec(
         name="objects",
         primary_key=("object_type_id", "object_id"),
+        json_fields=frozenset({"timestamps"}),
         seed_columns=("object_type_id", "object_id", "cio_object_id", "timestamps"),
         column_types={"object_type_id": "STRING", "object_id": "STRING"},
         description="Every object of every type, its attributes as attributes_<name> columns; timestamps is JSON "
@@ -320,6 +335,7 @@ REPORTING_WEBHOOKS = Declaration(
     table=TableSpec(
         name="reporting_webhooks",
         primary_key=("id",),
+        json_fields=frozenset({"events"}),
         seed_columns=("id", "name", "endpoint", "type", "disabled", "full_resolution", "with_content", "events"),
         column_types={"id": "INTEGER", "disabled": "BOOLEAN", "full_resolution": "BOOLEAN",
                       "with_content": "BOOLEAN"},
@@ -344,6 +360,7 @@ COLLECTIONS = Declaration(
     table=TableSpec(
         name="collections",
         primary_key=("id",),
+        json_fields=frozenset({"schema"}),
         seed_columns=("id", "name", "bytes", "rows", "schema", "created_at", "updated_at"),
         column_types={"id": "INTEGER", "bytes": "INTEGER", "rows": "INTEGER", "created_at": "INTEGER",
                       "updated_at": "INTEGER"},

@@ -11,7 +11,10 @@ How a declaration is read:
   record runs concurrently under the client's shared rate limiter. Each parent writes its own chain of the table,
   keyed by the parent's position, so the file lists the parents in their order whatever the timing. At most
   ``window`` parents are in flight (bounded submission): memory does not grow with the number of parents.
-* a parent that answers 404 (deleted after it was listed) is skipped with a warning (``Parent.on_missing``);
+* a parent that answers 404 (deleted after it was listed) is skipped with a warning (``Parent.on_missing``):
+  live, a child route of a missing parent answers a structured 404, never an empty list (estuary/connectors
+  source-customer-io/bruno/Child Entities/missing parent 404.yml; Airbyte ignores that 404 on campaign actions,
+  airbytehq/airbyte airbyte-integrations/connectors/source-customer-io/AGENTS.md);
 * a 403 ends the run with one sentence naming the dataset and what access to grant (``base.run_dataset``).
 """
 
@@ -131,7 +134,7 @@ def read_pages(client: CustomerIoClient, declaration: Declaration, scope: Mappin
         yield response_part(page, declaration.items_key, endpoint, kind=kind)
         # An answer that carries `next` is followed, whatever the spec says: the live broadcast actions route parses
         # `start` (estuary/connectors source-customer-io/bruno/Child Entities/broadcast actions bare.yml) and
-        # Airbyte's unit tests page it with `next` (airbytehq/airbyte source-customer-io unit_tests).
+        # Airbyte's unit tests page it with `next` (airbytehq/airbyte airbyte-integrations/connectors/source-customer-io/unit_tests/).
         following = page.get("next")
         if following is None or following == "":
             return

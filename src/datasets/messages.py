@@ -100,6 +100,7 @@ _TYPES = {
 }
 # Live, human_opened/human_clicked/prefetch_opened are unix seconds like the other metrics, not counts as the spec
 # says (estuary/connectors source-customer-io/bruno/Messages/bare.yml).
+_TIMES = frozenset(f"metrics_{metric}" for metric in METRICS)  # the manifest describes each as unix seconds
 _DESCRIPTION = ("metrics_* are unix seconds of each event (human_* and prefetch_* too); tracked_responses is the "
                 "in-app survey answers as JSON; clicks per link are in message_link_clicks.")
 
@@ -111,6 +112,7 @@ SPEC = TableSpec(
     description=f"Customer.io deliveries. {_DESCRIPTION}",
     kind=EVENTS,
     json_fields=frozenset({"tracked_responses"}),
+    time_columns=_TIMES,
 )
 
 # Drafts are read in full on every run: a draft that is sent leaves the drafts list, so the table is a snapshot.
@@ -126,6 +128,7 @@ LINKS_SPEC = TableSpec(
     description="Clicks per tracked link of each delivery (metrics link:<n> and human_link:<n>): unix seconds of "
                 "the click and of the click counted as human.",
     kind=EVENTS,
+    time_columns=frozenset({"clicked", "human_clicked"}),
 )
 _LINK_KEY = re.compile(r"(human_)?link:(.+)")
 DRAFTS_PASS = 1_000  # chain keys of the drafts passes start here (apart from the types' passes in the link table)
@@ -224,19 +227,21 @@ class Messages(Dataset):
         passes = [(i, t) for i, t in enumerate(settings.types)] or [(0, None)]
         tables = Tables(ctx, saved)
         progress = ctx.progress("messages", steps="windows")
-        first_backfill: list[int] = []  # pass indexes read without a mark or a start date
+        first_backfill: dict[int, int] = {}  # pass index -> lower bound, for passes read without a mark
         backfill = (saved.backfill if ctx.incremental_load else None) or {}
         with tables.open(SPEC) as table, tables.open(LINKS_SPEC) as links, self._drafts_table(tables) as drafts:
             walk = _Walk(ctx, {False: table, True: drafts}, links, progress, stoppable=ctx.incremental_load)
             for type_index, message_type in passes:
                 mark_key = message_type or ALL_TYPES
                 spans, newest = _pending(backfill.get(mark_key))
-                lower = self._lower_bound(settings, marks.get(mark_key) or newest, ctx.now)
+                mark = marks.get(mark_key) or newest
+                lower = self._lower_bound(settings, mark, ctx.now)
                 if lower is None:
                     log.info("messages%s: no start date; reading the whole history back to 2012-01-01.",
                              f" ({message_type})" if message_type else "")
                     lower = HISTORY_FLOOR
-                    first_backfill.append(type_index)
+                if not mark:  # a date_from years back is where an unknown history limit would show
+                    first_backfill[type_index] = lower
                 walk.add(windows_of(type_index, message_type, _ranges(lower, ctx.now, spans)))
                 if drafts is not None:
                     since = self._lower_bound(settings, None, ctx.now) or HISTORY_FLOOR
@@ -257,7 +262,7 @@ class Messages(Dataset):
                 log.log(logging.INFO if len(passes) > 1 else logging.DEBUG, "messages%s: %s deliveries.",
                         f" ({message_type})" if message_type else "", f"{count:,}")
                 if type_index in first_backfill and not left:
-                    _log_history(message_type, count, min_created)
+                    _log_history(message_type, count, min_created, first_backfill[type_index])
         return tables.new_state(MessagesState(marks=marks.state() if marks.enabled else None,
                                               backfill=new_backfill or None))
 
@@ -299,12 +304,13 @@ class Messages(Dataset):
         return None
 
 
-def _log_history(message_type: str | None, count: int, oldest: int) -> None:
+def _log_history(message_type: str | None, count: int, oldest: int, lower: int) -> None:
     """How far back a first backfill found deliveries: whether Customer.io serves deliveries older than six months
     at all is not documented (the docs only limit one request to six months), so the log says what was found."""
     label = f" ({message_type})" if message_type else ""
     if not count:
-        log.info("messages%s: the backfill found no deliveries back to 2012-01-01.", label)
+        since = datetime.fromtimestamp(lower, UTC).strftime("%Y-%m-%d")
+        log.info("messages%s: the backfill found no deliveries back to %s.", label, since)
         return
     day = datetime.fromtimestamp(oldest, UTC).strftime("%Y-%m-%d")
     log.info("messages%s: the backfill found deliveries back to %s (the oldest Customer.io served).", label, day)

@@ -4,6 +4,9 @@ GET /v1/segments/{id}/membership (``limit=30000``, the API maximum, paged with `
 configured segments, or for every segment (GET /v1/segments, in id order) when the list is empty. A segment that
 answers 404 (deleted after it was listed, or a wrong id) is skipped with a warning. A segment whose state is not
 ``finished`` is being rebuilt and answers a partial roster: it is read all the same, with a warning naming it.
+Page tokens are positions (``MDox`` is ``0:1``) over a member set that is not frozen while it is paged
+(estuary/connectors source-customer-io/bruno/Child Entities/membership token walk.yml), so a person can come
+twice in one segment's pages: each (segment, person) is written once.
 
 Segments are read concurrently (``SEGMENTS_AT_ONCE`` chains, ``concurrency.Interleaved``), one chain per segment
 keyed by its position, so the file lists the segments in the configured (or id) order whatever the thread timing.

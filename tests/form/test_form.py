@@ -93,9 +93,11 @@ def _cases(sync_actions: dict) -> list[dict]:
 def _render(page: Path, payload: dict, screenshot: Path | None = None, height: int = 0) -> list[dict]:
     (page / "input.js").write_text(f"window.FORM_INPUT = {json.dumps(payload)};", encoding="utf-8")
     profile = page / f"profile-{os.getpid()}-{bool(screenshot)}"
-    args = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    # One width for both: the height measured in the DOM run is the screenshot's (a narrower default window wraps
+    # more text and left a blank band under the form).
+    args = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size=900,{height or 2000}"]
     if screenshot:
-        args += [f"--screenshot={screenshot}", f"--window-size=900,{height}"]
+        args += [f"--screenshot={screenshot}"]
     else:
         args += ["--dump-dom"]
     proc = subprocess.run([*args, (page / "page.html").as_uri()], capture_output=True, text=True, timeout=120,

@@ -88,6 +88,20 @@ def test_the_mode_dependent_fields():
     assert dependencies(items[("activities",)]["properties"]["overlap_minutes"]) == {"incremental_output": True}
 
 
+def test_every_field_says_what_it_does_and_the_modes_say_what_they_trade():
+    # Issue 20: activities.mode, customers.mode and customers.attributes_layout had no description.
+    undescribed = [".".join(path + (name,)) for path, obj in objects(SCHEMA)
+                   for name, prop in obj.get("properties", {}).items()
+                   if not is_button(prop) and not prop.get("description", "").strip()]
+    assert undescribed == []
+    items = {path: obj["properties"] for path, obj in objects(SCHEMA)}
+    customers_mode = items[("customers",)]["mode"]["description"].lower()
+    assert "search" in customers_mode and "export" in customers_mode and "attribute" in customers_mode
+    assert "per second" in customers_mode or "hours" in customers_mode  # speed
+    assert "activities_all" in items[("activities",)]["mode"]["description"]
+    assert "customer_attributes" in items[("customers",)]["attributes_layout"]["description"]
+
+
 def _walk(node):
     if isinstance(node, dict):
         yield node

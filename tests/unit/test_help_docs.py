@@ -11,6 +11,7 @@ import pytest
 
 from customerio.types import MESSAGE_TYPES
 from datasets import REGISTRY
+from datasets.messages import DRAFTS_SPEC, LINKS_SPEC, SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "component_config"
@@ -40,6 +41,12 @@ def test_the_page_names_every_dataset_and_message_type():
     for key in [*REGISTRY.flags(), "segment_membership", "messages", "customers", "customer_attributes",
                 "activities_all", "*_metrics", *MESSAGE_TYPES]:
         assert f"`{key}`" in page or f", {key}" in page or f"| {key}" in page, key
+
+
+def test_the_page_names_every_table_of_the_messages_dataset():
+    page = PAGE.read_text(encoding="utf-8")
+    for spec in (SPEC, LINKS_SPEC, DRAFTS_SPEC):
+        assert f"`{spec.name}`" in page or f"| {spec.name}" in page or f", {spec.name}" in page, spec.name
 
 
 def test_the_page_states_the_limits_the_portal_declares():
@@ -78,3 +85,26 @@ def test_the_long_description_covers_the_catalogue_the_metrics_and_the_key_with_
     for words in ("catalogue", "Metrics", "App API key", "read access", "https://docs.customer.io/",
                   "https://fly.customer.io/settings/api_credentials", text("documentationUrl.md").strip()):
         assert words in long, words
+
+
+def _form_labels(node) -> set[str]:
+    labels = set()
+    if isinstance(node, dict):
+        for key in ("title", "label"):
+            if isinstance(node.get(key), str):
+                labels.add(node[key].removesuffix(" (optional)").strip())
+        labels.update(node.get("enum_titles", []))
+        for value in node.values():
+            labels |= _form_labels(value)
+    elif isinstance(node, list):
+        for value in node:
+            labels |= _form_labels(value)
+    return labels
+
+
+def test_the_fields_the_page_names_are_the_forms_labels():
+    # A user looks for the words the page puts in bold: they must be on the form (or Keboola's own buttons).
+    labels = _form_labels(json.loads(text("configSchema.json"))) | {"Customer.io", "Save", "Reset State"}
+    named = {" ".join(name.split()).rstrip(":") for name in re.findall(r"\*\*([^*]+)\*\*", PAGE.read_text(encoding="utf-8"))
+             if name[0].isupper()}
+    assert named - labels == set()

@@ -183,6 +183,20 @@ def test_a_first_backfill_logs_how_far_back_deliveries_were_found(tmp_path, capl
     assert "the backfill found deliveries back to 2024-05-11" in caplog.text
 
 
+def test_a_first_backfill_bounded_by_date_from_logs_it_too_and_a_continued_run_does_not(tmp_path, caplog):
+    # Whether deliveries older than six months are served is unknown: a date_from years back is where it shows.
+    caplog.set_level(logging.INFO, logger="datasets.messages")
+    _, state = run(tmp_path, FakeApi([delivery(1, NOW - 100)]), {"date_from": "2020-01-01", "incremental_output": True})
+    assert "the backfill found deliveries back to 2025-06-15" in caplog.text
+    caplog.clear()
+    run(tmp_path, FakeApi([]), {"date_from": "2020-01-01"})
+    assert "the backfill found no deliveries back to 2020-01-01" in caplog.text
+    caplog.clear()
+    run(tmp_path, FakeApi([delivery(1, NOW - 100)]), {"date_from": "2020-01-01", "incremental_output": True},
+        state=state)
+    assert "the backfill found" not in caplog.text
+
+
 def test_per_link_columns_an_earlier_version_wrote_stay_empty(tmp_path):
     # Storage cannot drop a column through a load: state keeps them in the header, and they are never filled again.
     old_columns = ["id", "created", "metrics_link:2", "metrics_human_link:2"]
@@ -196,3 +210,16 @@ def test_per_link_columns_an_earlier_version_wrote_stay_empty(tmp_path):
     assert state["columns"]["messages"][:4] == old_columns
     assert [(r["link_id"], r["human_clicked"]) for r in rows(tables, "message_link_clicks")] == [("2", str(NOW)),
                                                                                                 ("3", "")]
+
+
+@pytest.mark.parametrize("spec", [messages_module.SPEC, messages_module.DRAFTS_SPEC, messages_module.LINKS_SPEC],
+                         ids=lambda spec: spec.name)
+def test_every_metric_column_is_described_as_unix_seconds(spec):
+    # Issue 20: unix seconds (UTC) on every time column, in the manifest a Storage load reads.
+    from output.manifest import TIME_DESCRIPTION, column_description
+
+    times = [key for key in spec.seed_columns
+             if key.startswith("metrics_") or key in ("created", "clicked", "human_clicked")]
+    assert times
+    assert {key: column_description(spec, key, key) for key in times} == {
+        key: f"{TIME_DESCRIPTION}." for key in times}

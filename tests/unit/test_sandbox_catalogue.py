@@ -154,6 +154,18 @@ def test_sender_identities_hidden_true_answers_only_the_hidden_ones(api, server)
     assert visible and hidden
 
 
+def test_a_full_last_page_carries_a_token_to_an_empty_page_that_ends_with_an_empty_next(api, server):
+    # The third end-of-list convention (beside "" and an absent `next`): a list exhausted on a page boundary
+    # (estuary/connectors source-customer-io/bruno/Snapshots/newsletters next loops.yml).
+    visible = [s for s in server.workspace.entities.sender_identities if not s["hidden"]]
+    first = get(api, server, "/v1/sender_identities", limit=len(visible))
+    assert len(first["sender_identities"]) == len(visible) and first["next"]
+    last = get(api, server, "/v1/sender_identities", limit=len(visible), start=first["next"])
+    assert last == {"sender_identities": [], "next": ""}
+    short = get(api, server, "/v1/sender_identities", limit=len(visible) + 1)
+    assert short["next"] == ""  # a short page ends the list at once
+
+
 def test_objects_search_attributes_and_relationships(api, server):
     types = get(api, server, "/v1/object_types")["types"]
     assert [t["id"] for t in types] == ["1", "2"]
@@ -219,6 +231,12 @@ def test_parent_deleted_mid_run_answers_404():
         assert ids == [128275, 130002]
         assert requests.post(srv.url + "/_sandbox/catalogue/object/1/account-1-0001/delete").status_code == 200
         assert requests.get(srv.url + "/v1/objects/1/account-1-0001/attributes", headers=headers).status_code == 404
+        # Deleted but still listed (as for a reader that listed it just before): listed, its children 404.
+        assert requests.post(srv.url + "/_sandbox/catalogue/newsletter/130002/delete?listed=true").status_code == 200
+        ids = [n["id"] for n in requests.get(srv.url + "/v1/newsletters", headers=headers).json()["newsletters"]]
+        assert ids == [128275, 130002]
+        assert requests.get(srv.url + "/v1/newsletters/130002/contents", headers=headers).status_code == 404
+        assert requests.get(srv.url + "/v1/newsletters/130002/metrics", headers=headers).status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/campaign/424242/delete").status_code == 404
         assert requests.post(srv.url + "/_sandbox/catalogue/planet/1/delete").status_code == 400
 

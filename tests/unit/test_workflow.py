@@ -64,3 +64,13 @@ def test_the_test_command_lints_and_runs_the_whole_suite():
     assert steps[0] == ["python", "-m", "ruff", "check", "."]
     assert steps[1][:4] == ["python", "-m", "pytest", "tests"]
     assert not any(arg.startswith(("-k", "-m", "--ignore", "--deselect")) for arg in steps[1][4:])
+
+
+def test_ci_runs_what_make_test_runs():
+    # `make test` is the one test command (issue 20): the pipeline's test_command is its recipe, step for step.
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert recipe
+    make_steps = [line.strip().replace("$(PY)", "python").split() for line in recipe.group(1).splitlines()]
+    ci_steps = [step.split() for step in shlex.split(workflow()["jobs"]["ci"]["with"]["test_command"])[2].split("&&")]
+    assert all(ci[:len(make)] == make for ci, make in zip(ci_steps, make_steps, strict=True))  # CI may add -q
