@@ -63,3 +63,22 @@ def test_a_403_in_a_declared_dataset_is_its_sentence_with_its_own_access(key, tm
     assert any(f"({path} answered 403)" in message for path in client.paths)
     assert dataset.access != "access to this data" and dataset.access in message
     assert f"switch '{key}' off" in message
+
+
+def test_a_403_on_the_activity_read_of_customers_changes_is_the_customers_sentence(tmp_path):
+    """Continue since last run reads who changed from the activity log first: a 403 there names customers too."""
+    from datasets.customers import changes
+
+    (tmp_path / "tables").mkdir()
+    now = 1_700_000_000
+    config = load_configuration({"#api_secret": "k", "customers": {"incremental_output": True}})
+    previous = {"mark": now - 3600, "full_read_at": now - 3600, "shape": changes.shape_of(config.customers)}
+    client = Forbidden()
+    ctx = RunContext(client=client, component=None, tables_dir=tmp_path / "tables", incremental_load=True, now=now,
+                     max_workers=2, progress_interval=3600, table_keys={"customers": ["cio_id"]})
+    with pytest.raises(PermissionDeniedError) as info:
+        run_dataset(REGISTRY["customers"](config), ctx, {"columns": {"customers": ["cio_id"]}, "changes": previous})
+    assert client.paths and all(path == "/v1/activities" for path in client.paths)
+    message = str(info.value)
+    assert message.startswith("The App API key may not read customers (/v1/activities answered 403)")
+    assert "switch 'customers' off" in message
