@@ -20,7 +20,7 @@ COPY . .
 RUN touch tests/form/node_modules/.package-lock.json
 # As in CI: the form test fails, rather than skips, when a tool is missing.
 ENV CI=true
-CMD ["sh", "-c", "python -m ruff check . && python -m pytest tests"]
+CMD ["sh", "-c", "python -m ruff check . && python -m pytest tests -n 4"]
 
 FROM base AS production
 RUN python -m pip install --no-cache-dir -r requirements.txt
