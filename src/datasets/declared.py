@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import string
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -217,21 +218,34 @@ def listed(ctx: RunContext, parent: Parent) -> Iterator[dict[str, Any]]:
     if parent.declaration is None:
         yield from _scopes(ctx.client, parent)
         return
-    cached = _cached(ctx, parent)
-    if cached is not None:
-        yield from cached
-        return
-    scopes = []
-    for scope in _scopes(ctx.client, parent):
-        scopes.append(scope)
-        yield dict(scope)
-    ctx.listings[parent.cache_key] = scopes  # only a complete listing is shared
+    while True:  # a dataset asking while another lists the same source waits for that listing and shares it
+        with ctx.shared_lock:
+            cached = _cached(ctx, parent)
+            listing = ctx.listings_under_way.get(parent.cache_key[0]) if cached is None else None
+            if cached is None and listing is None:
+                mine = ctx.listings_under_way[parent.cache_key[0]] = threading.Event()
+                break
+        if cached is not None:
+            yield from cached
+            return
+        listing.wait()
+    try:
+        scopes = []
+        for scope in _scopes(ctx.client, parent):
+            scopes.append(scope)
+            yield dict(scope)
+        with ctx.shared_lock:
+            ctx.listings[parent.cache_key] = scopes  # only a complete listing is shared
+    finally:  # done, failed or abandoned: whoever waits looks again (and lists it, when this one did not finish)
+        with ctx.shared_lock:
+            del ctx.listings_under_way[parent.cache_key[0]]
+        mine.set()
 
 
 def _cached(ctx: RunContext, parent: Parent) -> list[dict[str, Any]] | None:
     """The parent's columns from a listing of this run that took them all (the same columns, or more of them)."""
     source, columns = parent.cache_key
-    for (cached_source, cached_columns), scopes in ctx.listings.items():
+    for (cached_source, cached_columns), scopes in ctx.listings.items():  # under ctx.shared_lock
         if cached_source == source and set(columns) <= set(cached_columns):
             return [{column: scope[column] for column in parent.columns} for scope in scopes]
     return None
