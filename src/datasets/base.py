@@ -186,6 +186,11 @@ class Dataset(ABC):
         None when there is nothing to estimate it from. ``state`` is the dataset's state from the last run."""
         return None
 
+    def waits(self) -> bool:
+        """Does it spend time waiting on Customer.io rather than sending requests (an export being prepared)? Such
+        a dataset starts first, so that the others fill its wait (datasets.runner)."""
+        return False
+
     def check_completeness(self, ctx: RunContext) -> None:
         """After a run: warn when what was read disagrees with Customer.io's own count (where it gives one)."""
         return

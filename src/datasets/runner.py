@@ -57,8 +57,10 @@ def run_datasets(ctx: RunContext, datasets: Mapping[str, Dataset], estimates: Ma
                  state: Mapping[str, object]) -> dict[str, dict]:
     """Run every dataset; returns the new state of each one that ran (a dataset not started keeps its old one)."""
     budget = ctx.budget
-    # Longest estimate first (the snapshots' reserves hold from now on), the rest in registry order.
-    order = sorted(datasets, key=lambda key: -estimates[key].seconds if key in estimates else 0.0)
+    # A dataset that waits on Customer.io (an export) first, then the longest estimate first (the snapshots'
+    # reserves hold from now on), the rest in registry order.
+    order = sorted(datasets, key=lambda key: (not datasets[key].waits(),
+                                              -estimates[key].seconds if key in estimates else 0.0))
     for key in order:
         if reserves(estimates.get(key)):
             budget.reserve(key, estimates[key].seconds)
