@@ -129,6 +129,12 @@ class RateLimiter:
                     self.margin = max(self.base_margin, self.margin - RELAX_STEP)
         return now
 
+    def spare(self) -> bool:
+        """Did the last window hold fewer than half the requests the rate allows (a poll now costs nobody)?"""
+        with self._lock:
+            since = self._clock() - self.window
+            return sum(1 for sent in self._sent if sent > since) < self._per_window / 2
+
     def cancel(self) -> None:
         """Send no more requests: every later (or sleeping) ``acquire()`` raises ``Cancelled``."""
         with self._lock:
