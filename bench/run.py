@@ -368,9 +368,10 @@ def run_installments(workdir: Path, quick: bool = False) -> dict:
 
 
 WHOLE_RUN_EXPORT_SECONDS = 40.0
-WHOLE_RUN_SIZES = {"people": 5_000, "messages": 30_000, "message_days": 150, "activities": 5_000,
+# The scales of the messages (with date_from) and activities rows, beside everything else: about 1,000 requests.
+WHOLE_RUN_SIZES = {"people": 5_000, "messages": 300_000, "message_days": 150, "activities": 50_000,
                    "membership": 50_000, "segments": 4, "export_delay": WHOLE_RUN_EXPORT_SECONDS}
-WHOLE_RUN_QUICK_SIZES = {**WHOLE_RUN_SIZES, "messages": 5_000, "membership": 10_000,
+WHOLE_RUN_QUICK_SIZES = {**WHOLE_RUN_SIZES, "messages": 30_000, "activities": 5_000, "membership": 10_000,
                          "export_delay": WHOLE_RUN_EXPORT_SECONDS / 4}
 
 
@@ -823,9 +824,61 @@ def write_markdown(results: list[Result], processing: dict | None, pacing: dict 
         lines += [""]
     if results:
         lines += ["![throughput and memory](benchmark.png)", ""]
+    lines += [*runs_section(), ""]
     path = DOCS / "benchmark.md"
     path.write_text("\n".join(lines))
     return path
+
+
+# ----------------------------------------------------------------------------- whole run and installments in docs
+
+
+RUNS_JSON = DOCS / "benchmark_runs.json"  # the last --whole and --installments figures (a full bench keeps them)
+RUNS_BEGIN, RUNS_END = "<!-- runs -->", "<!-- /runs -->"
+
+
+def save_runs(**figures: dict) -> None:
+    saved = json.loads(RUNS_JSON.read_text()) if RUNS_JSON.exists() else {}
+    saved.update({key: {**value, "date": machine()["date"]} for key, value in figures.items()})
+    RUNS_JSON.write_text(json.dumps(saved, indent=1) + "\n")
+    path = DOCS / "benchmark.md"
+    text = path.read_text() if path.exists() else "# Benchmark\n"
+    section = "\n".join(runs_section())
+    if RUNS_BEGIN in text:
+        text = text[:text.index(RUNS_BEGIN)] + section + text[text.index(RUNS_END) + len(RUNS_END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+    print(f"wrote {path} and {RUNS_JSON}")
+
+
+def runs_section() -> list[str]:
+    saved = json.loads(RUNS_JSON.read_text()) if RUNS_JSON.exists() else {}
+    if not saved:
+        return []
+    lines = [RUNS_BEGIN, "## A whole run, debug mode and installments", ""]
+    for key, label in (("whole", "Whole run"), ("whole_debug", "Whole run in debug mode")):
+        f = saved.get(key)
+        if not f:
+            continue
+        sizes = f["sizes"]
+        lines += [(f"- **{label}** (`python bench/run.py --whole{' --debug-mode' if key == 'whole_debug' else ''}`, "
+                   f"{f['date']}): every dataset on, customers by export with a {sizes['export_delay']:.0f} s export "
+                   f"({sizes['people']:,} people), {sizes['messages']:,} messages over {sizes['message_days']} days "
+                   f"(date_from), {sizes['activities']:,} activities, {sizes['membership']:,} memberships and the "
+                   f"bench catalogue: {f['requests']:,} requests in {f['seconds']:.1f} s, "
+                   f"**{f['share']:.0%} of the floor** max(requests / 10, the export's wait) = "
+                   f"{f['floor_seconds']:.1f} s; {f['rate_limited']} 429s; peak RSS {f['peak_rss_mb']:.0f} MB"
+                   + (f"; the recording in out/files {f['recording_bytes'] / 2**20:.1f} MB" if key == "whole_debug"
+                      else "") + ".")]
+    f = saved.get("installments")
+    if f:
+        lines += [(f"- **Installments** (`python bench/run.py --installments`, {f['date']}): a messages backfill of "
+                   f"{f['scale']:,} deliveries with a budget of {f['budget_seconds']:.0f} s: {f['runs']} runs, the "
+                   f"longest {f['longest_seconds']:.1f} s (process start to exit), {f['seconds']:.0f} s and "
+                   f"{f['requests']:,} requests in all, {f['rows_loaded']:,} rows loaded (a window stopped half-way "
+                   f"is read again), exit codes {f['exit_codes']}.")]
+    return [*lines, "", RUNS_END]
 
 
 def write_chart(results: list[Result]) -> Path:
@@ -897,6 +950,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures.append(run_whole(workdir, args.quick, debug=True))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        if not args.quick and not args.no_write and not any(f["exit_code"] for f in figures):
+            save_runs(**{("whole_debug" if f["debug"] else "whole"): f for f in figures})
         return 1 if any(f["exit_code"] for f in figures) else 0
     if args.installments:
         workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
@@ -904,6 +959,8 @@ def main(argv: list[str] | None = None) -> int:
             figures = run_installments(workdir, args.quick)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        if not args.quick and not args.no_write and not any(figures["exit_codes"]):
+            save_runs(installments=figures)
         return 1 if any(figures["exit_codes"]) else 0
     if args.metrics:
         with tempfile.TemporaryDirectory(prefix="cio-bench-metrics-") as tmp:
