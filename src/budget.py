@@ -63,10 +63,10 @@ class Budget:
         with self._lock:
             return sum(seconds for owner, seconds in self._reserved.items() if owner != key)
 
-    def expired(self) -> bool:
-        """True once the budget, less what running snapshots hold, is spent: start no new work (what is in flight
-        finishes or is abandoned)."""
-        return self.seconds_left() - self._reserved_except(None) <= 0
+    def expired(self, key: str | None = None) -> bool:
+        """True once the budget, less what running snapshots (other than ``key``) hold, is spent: start no new work
+        (what is in flight finishes or is abandoned)."""
+        return self.seconds_left() - self._reserved_except(key) <= 0
 
     def fits(self, seconds: float, key: str | None = None) -> bool:
         """Would work of ``seconds`` finish inside what is left (less what other snapshots than ``key`` hold)?"""

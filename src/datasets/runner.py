@@ -31,14 +31,14 @@ log = logging.getLogger(__name__)
 DATASETS_AT_ONCE = 4
 
 
-def reserves(estimate: Estimate | None) -> bool:
-    """A snapshot with a certain estimate: refused when it cannot fit, and its time is held for it."""
+def certain_snapshot(estimate: Estimate | None) -> bool:
+    """A snapshot with a certain estimate: refused when it cannot fit, alone or with the others."""
     return estimate is not None and estimate.snapshot and estimate.certain
 
 
 def together(estimates: Mapping[str, Estimate]) -> float:
     """Seconds the reserving snapshots need side by side: their requests share the one rate, their waits overlap."""
-    chosen = [estimate for estimate in estimates.values() if reserves(estimate)]
+    chosen = [estimate for estimate in estimates.values() if certain_snapshot(estimate)]
     if not chosen:
         return 0.0
     return max(max(e.seconds for e in chosen), sum(e.requests for e in chosen) / RATE)
@@ -46,7 +46,7 @@ def together(estimates: Mapping[str, Estimate]) -> float:
 
 def refusal_together(estimates: Mapping[str, Estimate], budget: Budget) -> str:
     """The sentence when the snapshots fit the budget one by one but not side by side."""
-    names = [key for key, estimate in estimates.items() if reserves(estimate)]
+    names = [key for key, estimate in estimates.items() if certain_snapshot(estimate)]
     return (f"{', '.join(names[:-1])} and {names[-1]} cannot all finish inside this run's time budget: they share "
             f"the API's 10 requests/s and together need about {describe_duration(together(estimates))}, but "
             f"max_run_minutes leaves {describe_minutes(budget.seconds)}: read some of them in another configuration, "
@@ -61,14 +61,14 @@ def run_datasets(ctx: RunContext, datasets: Mapping[str, Dataset], estimates: Ma
     # reserves hold from now on), the rest in registry order.
     order = sorted(datasets, key=lambda key: (not datasets[key].waits(),
                                               -estimates[key].seconds if key in estimates else 0.0))
-    for key in order:
-        if reserves(estimates.get(key)):
+    for key in order:  # not an upper bound (a filter): as it is never refused, it could hold the events off for good
+        if certain_snapshot(estimates.get(key)):
             budget.reserve(key, estimates[key].seconds)
 
     def run_one(key: str) -> dict | None:
         dataset, estimate = datasets[key], estimates.get(key)
         try:
-            if (not budget.fits(estimate.seconds, key)) if reserves(estimate) else budget.expired():
+            if (not budget.fits(estimate.seconds, key)) if certain_snapshot(estimate) else budget.expired(key):
                 budget.leave(f"{key} (not started)")  # its state stays as the last run left it
                 return None
             log.info("Extracting %s.", key)

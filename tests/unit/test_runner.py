@@ -107,3 +107,4 @@ def test_a_failure_stops_the_other_datasets_at_their_next_request_and_is_raised(
 
     with pytest.raises(BadRequestError, match="refused the filter"):
         runner.run_datasets(context(), {"busy": Step("busy", busy), "fail": Step("fail", fail)}, {}, {})
+
