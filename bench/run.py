@@ -269,7 +269,7 @@ def run_component(sandbox: Sandbox, dataset: str, scale: int, workdir: Path, *, 
     result.first_request_seconds = min((entry["t"] for entry in entries), default=started_at) - started_at
     result.requests = len(entries)
     result.rate_limited = sum(1 for entry in entries if entry["status"] == 429)
-    result.records = sum(count_records(data / "out" / "tables" / f"{table}.csv") for table in TABLES[dataset])
+    result.records = sum(count_records(data / "out" / "tables" / f"{table}.csv") for table in TABLES.get(dataset, ()))
     if result.exit_code:
         result.notes.append(f"exit code {result.exit_code}, see {log_path}")
         print(log_path.read_text()[-3000:], file=sys.stderr)
@@ -361,6 +361,61 @@ def run_installments(workdir: Path, quick: bool = False) -> dict:
           f"the longest {figures['longest_seconds']:.1f} s (process start to exit), {figures['seconds']:.0f} s and "
           f"{figures['requests']:,} requests in all, {figures['rows_loaded']:,} rows loaded (a window stopped "
           f"half-way is read again), exit codes {figures['exit_codes']}", flush=True)
+    return figures
+
+
+# ------------------------------------------------------------------------------------------------- whole run
+
+
+WHOLE_RUN_EXPORT_SECONDS = 40.0
+# The scales of the messages (with date_from) and activities rows, beside everything else: about 1,000 requests.
+WHOLE_RUN_SIZES = {"people": 5_000, "messages": 300_000, "message_days": 150, "activities": 50_000,
+                   "membership": 50_000, "segments": 4, "export_delay": WHOLE_RUN_EXPORT_SECONDS}
+WHOLE_RUN_QUICK_SIZES = {**WHOLE_RUN_SIZES, "messages": 30_000, "activities": 5_000, "membership": 10_000,
+                         "export_delay": WHOLE_RUN_EXPORT_SECONDS / 4}
+
+
+def whole_run_config() -> dict:
+    """Every dataset on; customers by export (its wait is what the other datasets overlap)."""
+    from datasets import REGISTRY  # src/ is on the path (above)
+
+    parameters: dict = {**component_config("messages")["parameters"], **{key: True for key in REGISTRY.flags()}}
+    parameters.update({"messages": {"types": [], "date_from": "150 days ago"},
+                       "activities": {"types": ACTIVITY_TYPES[:4], "mode": "PARSED_DATA"},
+                       "customers": {"mode": "export", "attributes": "email"},
+                       "segment_membership": {"segment_ids": []}, "metrics": {}})
+    return {"parameters": parameters, "action": "run"}
+
+
+def run_whole(workdir: Path, quick: bool = False, debug: bool = False) -> dict:
+    """Every dataset in one run, side by side under the one limiter (src/datasets/runner.py), against the floor
+    max(requests / 10, the export's wait). ``debug``: Keboola's debug mode (KBC_COMPONENT_RUN_MODE=debug): peak RSS
+    and the size of the recording it leaves in out/files."""
+    sizes = WHOLE_RUN_QUICK_SIZES if quick else WHOLE_RUN_SIZES
+    config = whole_run_config()
+    previous = os.environ.get("KBC_COMPONENT_RUN_MODE")
+    if debug:
+        os.environ["KBC_COMPONENT_RUN_MODE"] = "debug"
+    try:
+        with Sandbox(**sizes) as sandbox:
+            result = run_component(sandbox, "whole", 0, workdir, config=config)
+    finally:
+        if previous is None:
+            os.environ.pop("KBC_COMPONENT_RUN_MODE", None)
+        else:
+            os.environ["KBC_COMPONENT_RUN_MODE"] = previous
+    files = workdir / "whole-0" / "out" / "files"
+    recording = sum(path.stat().st_size for path in files.rglob("*") if path.is_file()) if files.exists() else 0
+    floor = max(result.requests / RATE_LIMIT, sizes["export_delay"])
+    figures = {"debug": debug, "sizes": sizes, "seconds": result.seconds, "requests": result.requests,
+               "floor_seconds": floor, "share": floor / result.seconds if result.seconds else 0.0,
+               "rate_limited": result.rate_limited, "peak_rss_mb": result.peak_rss_mb,
+               "first_request_seconds": result.first_request_seconds, "recording_bytes": recording,
+               "exit_code": result.exit_code}
+    print(f"whole run{' (debug mode)' if debug else ''}: {result.requests:,} requests in {result.seconds:.1f} s, "
+          f"floor {floor:.1f} s (max(requests / 10, {sizes['export_delay']:.0f} s export)): "
+          f"{figures['share']:.0%}; {result.rate_limited} 429s; peak RSS {result.peak_rss_mb:.0f} MB"
+          + (f"; recording {recording / 2**20:.1f} MB" if debug else "") + f"; exit {result.exit_code}", flush=True)
     return figures
 
 
@@ -769,9 +824,61 @@ def write_markdown(results: list[Result], processing: dict | None, pacing: dict 
         lines += [""]
     if results:
         lines += ["![throughput and memory](benchmark.png)", ""]
+    lines += [*runs_section(), ""]
     path = DOCS / "benchmark.md"
     path.write_text("\n".join(lines))
     return path
+
+
+# ----------------------------------------------------------------------------- whole run and installments in docs
+
+
+RUNS_JSON = DOCS / "benchmark_runs.json"  # the last --whole and --installments figures (a full bench keeps them)
+RUNS_BEGIN, RUNS_END = "<!-- runs -->", "<!-- /runs -->"
+
+
+def save_runs(**figures: dict) -> None:
+    saved = json.loads(RUNS_JSON.read_text()) if RUNS_JSON.exists() else {}
+    saved.update({key: {**value, "date": machine()["date"]} for key, value in figures.items()})
+    RUNS_JSON.write_text(json.dumps(saved, indent=1) + "\n")
+    path = DOCS / "benchmark.md"
+    text = path.read_text() if path.exists() else "# Benchmark\n"
+    section = "\n".join(runs_section())
+    if RUNS_BEGIN in text:
+        text = text[:text.index(RUNS_BEGIN)] + section + text[text.index(RUNS_END) + len(RUNS_END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+    print(f"wrote {path} and {RUNS_JSON}")
+
+
+def runs_section() -> list[str]:
+    saved = json.loads(RUNS_JSON.read_text()) if RUNS_JSON.exists() else {}
+    if not saved:
+        return []
+    lines = [RUNS_BEGIN, "## A whole run, debug mode and installments", ""]
+    for key, label in (("whole", "Whole run"), ("whole_debug", "Whole run in debug mode")):
+        f = saved.get(key)
+        if not f:
+            continue
+        sizes = f["sizes"]
+        lines += [(f"- **{label}** (`python bench/run.py --whole{' --debug-mode' if key == 'whole_debug' else ''}`, "
+                   f"{f['date']}): every dataset on, customers by export with a {sizes['export_delay']:.0f} s export "
+                   f"({sizes['people']:,} people), {sizes['messages']:,} messages over {sizes['message_days']} days "
+                   f"(date_from), {sizes['activities']:,} activities, {sizes['membership']:,} memberships and the "
+                   f"bench catalogue: {f['requests']:,} requests in {f['seconds']:.1f} s, "
+                   f"**{f['share']:.0%} of the floor** max(requests / 10, the export's wait) = "
+                   f"{f['floor_seconds']:.1f} s; {f['rate_limited']} 429s; peak RSS {f['peak_rss_mb']:.0f} MB"
+                   + (f"; the recording in out/files {f['recording_bytes'] / 2**20:.1f} MB" if key == "whole_debug"
+                      else "") + ".")]
+    f = saved.get("installments")
+    if f:
+        lines += [(f"- **Installments** (`python bench/run.py --installments`, {f['date']}): a messages backfill of "
+                   f"{f['scale']:,} deliveries with a budget of {f['budget_seconds']:.0f} s: {f['runs']} runs, the "
+                   f"longest {f['longest_seconds']:.1f} s (process start to exit), {f['seconds']:.0f} s and "
+                   f"{f['requests']:,} requests in all, {f['rows_loaded']:,} rows loaded (a window stopped half-way "
+                   f"is read again), exit codes {f['exit_codes']}.")]
+    return [*lines, "", RUNS_END]
 
 
 def write_chart(results: list[Result]) -> Path:
@@ -831,13 +938,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", action="store_true", help="only the metrics scenario (issue 12)")
     parser.add_argument("--installments", action="store_true",
                         help="only a messages backfill larger than one run's time budget, run after run")
+    parser.add_argument("--whole", action="store_true",
+                        help="only the whole run: every dataset on, customers by export with a 40 s export")
+    parser.add_argument("--debug-mode", action="store_true", help="with --whole: also a run in Keboola's debug mode")
     args = parser.parse_args(argv)
+    if args.whole:
+        workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
+        try:
+            figures = [run_whole(workdir, args.quick)]
+            if args.debug_mode:
+                figures.append(run_whole(workdir, args.quick, debug=True))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if not args.quick and not args.no_write and not any(f["exit_code"] for f in figures):
+            save_runs(**{("whole_debug" if f["debug"] else "whole"): f for f in figures})
+        return 1 if any(f["exit_code"] for f in figures) else 0
     if args.installments:
         workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
         try:
             figures = run_installments(workdir, args.quick)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        if not args.quick and not args.no_write and not any(figures["exit_codes"]):
+            save_runs(installments=figures)
         return 1 if any(figures["exit_codes"]) else 0
     if args.metrics:
         with tempfile.TemporaryDirectory(prefix="cio-bench-metrics-") as tmp:

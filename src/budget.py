@@ -36,6 +36,7 @@ class Budget:
         self._started = clock()
         self._left: list[str] = []
         self._lock = threading.Lock()
+        self._reserved: dict[str, float] = {}
 
     @classmethod
     def of_minutes(cls, minutes: float | None, clock: Callable[[], float] = time.monotonic) -> Budget:
@@ -47,13 +48,29 @@ class Budget:
     def seconds_left(self) -> float:
         return self.seconds - self.elapsed()
 
-    def expired(self) -> bool:
-        """True once the budget is spent: start no new work (what is in flight finishes or is abandoned)."""
-        return self.seconds_left() <= 0
+    def reserve(self, key: str, seconds: float) -> None:
+        """Hold ``seconds`` of the budget's end for a snapshot that runs (or will run) side by side with the rest:
+        the datasets share the one 10 requests/s, so the others stop starting work that much earlier and the
+        snapshot, once started never abandoned, still finishes inside the budget. ``release`` when it is done."""
+        with self._lock:
+            self._reserved[key] = seconds
 
-    def fits(self, seconds: float) -> bool:
-        """Would work of ``seconds`` finish inside what is left?"""
-        return seconds <= self.seconds_left()
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._reserved.pop(key, None)
+
+    def _reserved_except(self, key: str | None) -> float:
+        with self._lock:
+            return sum(seconds for owner, seconds in self._reserved.items() if owner != key)
+
+    def expired(self, key: str | None = None) -> bool:
+        """True once the budget, less what running snapshots (other than ``key``) hold, is spent: start no new work
+        (what is in flight finishes or is abandoned)."""
+        return self.seconds_left() - self._reserved_except(key) <= 0
+
+    def fits(self, seconds: float, key: str | None = None) -> bool:
+        """Would work of ``seconds`` finish inside what is left (less what other snapshots than ``key`` hold)?"""
+        return seconds <= self.seconds_left() - self._reserved_except(key)
 
     def leave(self, what: str) -> None:
         """Record work left for the next run ("messages: email back to 2019-03-01"); thread-safe."""
@@ -164,3 +181,7 @@ def workspace_counts(client) -> WorkspaceCounts | None:
 
 def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+describe_duration = _duration  # for the sentences other modules build (datasets.runner)
+describe_minutes = _minutes

@@ -22,9 +22,10 @@ from configuration import Configuration, ConfigurationError, load_configuration
 from customerio import CustomerIoClient, RateLimiter, resolve_base_url
 from customerio.errors import CustomerIoError
 from customerio.regions import API_URL_ENV
-from datasets import REGISTRY, RunContext, run_dataset
+from datasets import REGISTRY, RunContext, run_datasets
 from datasets.catalogue import SEGMENTS
 from datasets.declared import read_rows
+from datasets.runner import refusal_together, together
 from datasets.upgrade import COLUMN_NAMES, TABLE_KEYS, upgrade_state
 from debug_recording import record_debug_run
 from memory import freeze_startup_objects, pin_mmap_threshold
@@ -92,18 +93,10 @@ class Component(ComponentBase):
                              column_names=_column_names(state.get(COLUMN_NAMES)), budget=budget)
             datasets = {key: REGISTRY[key](config) for key in config.enabled_datasets()}
             estimates = _plan(ctx, datasets, state)
-            for key, dataset in datasets.items():
-                estimate = estimates.get(key)
-                if budget.expired() or (estimate is not None and estimate.snapshot and estimate.certain
-                                        and not budget.fits(estimate.seconds)):
-                    budget.leave(f"{key} (not started)")  # its state stays as the last run left it
-                    continue
-                log.info("Extracting %s.", key)
-                previous = state.get(key)
-                new_state[key] = run_dataset(dataset, ctx, previous if isinstance(previous, dict) else {})
-                dataset.check_completeness(ctx)
-            new_state[TABLE_KEYS] = ctx.table_keys
-            new_state[COLUMN_NAMES] = ctx.column_names
+            new_state.update(run_datasets(ctx, datasets, estimates, state))
+            # Sorted: datasets side by side open their tables in any order, and the same run saves the same state.
+            new_state[TABLE_KEYS] = dict(sorted(ctx.table_keys.items()))
+            new_state[COLUMN_NAMES] = dict(sorted(ctx.column_names.items()))
         if config.incremental_output and not _any_known_columns(state):
             _note_unknown_columns(state)
         # Only now, with every table complete, do the marks advance.
@@ -190,7 +183,10 @@ def _plan(ctx: RunContext, datasets: dict, state: dict) -> dict[str, Estimate]:
         if estimate.snapshot and estimate.certain and estimate.seconds > ctx.budget.seconds:
             raise UserException(estimate.refusal(ctx.budget))
         estimates[key] = estimate
+    if together(estimates) > ctx.budget.seconds:  # each fits alone, but they share the one 10 requests/s
+        raise UserException(refusal_together(estimates, ctx.budget))
     return estimates
+
 
 
 def _any_known_columns(state: dict) -> bool:

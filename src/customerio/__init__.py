@@ -14,7 +14,7 @@ from .errors import (
     ServerError,
     UnreachableError,
 )
-from .rate_limiter import RateLimiter
+from .rate_limiter import Cancelled, RateLimiter
 from .regions import REGIONS, resolve_base_url
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "STATUS_ERRORS",
     "AuthenticationError",
     "BadRequestError",
+    "Cancelled",
     "ClientStats",
     "CustomerIoClient",
     "CustomerIoError",

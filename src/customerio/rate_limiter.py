@@ -17,6 +17,8 @@ it again, down to the configured margin. A quiet run keeps its margin; a loaded 
 Thread safety: callers take turns (the ``_turn`` lock); the caller whose turn it is sleeps until its time, records
 it and hands the turn on. ``pause(seconds)`` lets no request start before now + seconds; the client calls it on a
 429 so every thread waits, not only the one that was rate limited (a sleeper woken after a pause waits again).
+``cancel()`` ends the run's requests: every later ``acquire()`` raises ``Cancelled`` (datasets run side by side stop
+at their next request once one of them has failed).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ MAX_MARGIN = 0.060  # seconds: the most 429s widen the margin to (a flat 9.5/s i
 WIDEN_STEP = 0.015  # seconds added to the margin by each 429 (each costs a paused second: keep them rare)
 RELAX_AFTER = 500  # requests without a 429 after which the margin narrows by RELAX_STEP
 RELAX_STEP = 0.001
+
+
+class Cancelled(BaseException):  # not an Exception: no retry or skip handler may swallow it
+    """The run was cancelled (another part of it failed): this request is not sent."""
 
 
 class RateLimiter:
@@ -52,6 +58,7 @@ class RateLimiter:
         self._sleep = sleep
         self._turn = threading.Lock()  # held by the caller whose request goes next (also while it sleeps)
         self._lock = threading.Lock()  # guards the fields below; never held while sleeping
+        self._cancelled = False
         self._sent: deque[float] = deque(maxlen=self._per_window)  # the last send times, as really sent
         self._next_slot = float("-inf")  # the planned time of the next request
         self._not_before = float("-inf")
@@ -93,6 +100,8 @@ class RateLimiter:
         """Wait until a request may be sent; returns the send time recorded for it (on the limiter's clock)."""
         with self._turn:
             with self._lock:
+                if self._cancelled:
+                    raise Cancelled
                 planned = max(self._clock(), self._next_slot)
             while True:
                 with self._lock:
@@ -103,6 +112,8 @@ class RateLimiter:
                     break
                 self._sleep(allowed - now)
                 with self._lock:
+                    if self._cancelled:
+                        raise Cancelled
                     if self._pauses == pauses:  # no pause meanwhile: go (a fake clock may not have moved)
                         now = max(self._clock(), allowed)
                         break
@@ -117,6 +128,17 @@ class RateLimiter:
                     self._calm = 0
                     self.margin = max(self.base_margin, self.margin - RELAX_STEP)
         return now
+
+    def spare(self) -> bool:
+        """Did the last window hold fewer than half the requests the rate allows (a poll now costs nobody)?"""
+        with self._lock:
+            since = self._clock() - self.window
+            return sum(1 for sent in self._sent if sent > since) < self._per_window / 2
+
+    def cancel(self) -> None:
+        """Send no more requests: every later (or sleeping) ``acquire()`` raises ``Cancelled``."""
+        with self._lock:
+            self._cancelled = True
 
     def pause(self, seconds: float) -> None:
         """A 429: let no request start before now + ``seconds`` (never earlier), and widen the margin."""

@@ -14,6 +14,7 @@ from .customers import Customers
 from .messages import Messages
 from .metrics import Metrics
 from .registry import Flag, Registry
+from .runner import run_datasets
 from .segment_membership import SegmentMembership
 
 REGISTRY = Registry(
@@ -27,4 +28,4 @@ REGISTRY = Registry(
     *(Flag(declaration) for declaration in catalogue.CATALOGUE),
 )
 
-__all__ = ["REGISTRY", "Dataset", "Flag", "Registry", "RunContext", "run_dataset"]
+__all__ = ["REGISTRY", "Dataset", "Flag", "Registry", "RunContext", "run_dataset", "run_datasets"]

@@ -67,6 +67,10 @@ class RunContext:
     budget: Budget = field(default_factory=Budget)
     _counts: list = field(default_factory=list, repr=False)  # [WorkspaceCounts | None] once asked
     _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Datasets run side by side (datasets.runner): the shared dicts above are changed under this lock, and a parent
+    # being listed is in listings_under_way (its Event set when done), so two datasets asking at once list it once.
+    shared_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    listings_under_way: dict[object, threading.Event] = field(default_factory=dict, repr=False)
 
     def progress(self, label: str, **kwargs: Any) -> Progress:
         return Progress(label, interval=self.progress_interval, budget=self.budget, **kwargs)
@@ -103,7 +107,9 @@ class Tables:
         """``changes``: the file holds only changed rows (an incremental load with delete_where, see Changes); the
         caller makes sure Storage already holds the table under ``spec.primary_key`` (``ctx.table_keys``)."""
         known = self.columns.get(spec.name, ())
-        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known, known_names=self._kept_names(spec, known))
+        with self._ctx.shared_lock:
+            known_names = self._kept_names(spec, known)
+        writer = TableWriter(self._ctx.tables_dir, spec, known_columns=known, known_names=known_names)
         try:
             yield writer
         except BaseException:
@@ -112,13 +118,14 @@ class Tables:
         result = writer.close()
         report_renames(spec.name, result, known)
         if result.columns:
+            with self._ctx.shared_lock:
+                stored_key = self._ctx.table_keys.get(spec.name)
             if changes is not None:
                 plan = LoadPlan(incremental=True, primary_key=tuple(spec.primary_key), changes=changes)
             else:
-                plan = load_plan(spec, incremental=self._ctx.incremental_load,
-                                 stored_key=self._ctx.table_keys.get(spec.name))
+                plan = load_plan(spec, incremental=self._ctx.incremental_load, stored_key=stored_key)
             if plan.key_change:
-                old_key = ", ".join(self._ctx.table_keys[spec.name]) or "none"
+                old_key = ", ".join(stored_key or ()) or "none"
                 if spec.kind == EVENTS:
                     log.warning("Table %s: the Storage table's primary key is %s, this version's is %s; Storage "
                                 "changes a key only through a full load, so this run loads the table in full.",
@@ -128,9 +135,11 @@ class Tables:
                              spec.name, old_key, ", ".join(plan.primary_key))
             write_manifest(self._ctx.component, spec, result, incremental=self._ctx.incremental_load, plan=plan)
             self.columns[spec.name] = list(result.columns)
-            self._ctx.table_keys[spec.name] = list(plan.primary_key)
-            self._ctx.column_names[spec.name] = renamed_columns(result.columns, result.names)
-        self._ctx.table_results[spec.name] = result
+            with self._ctx.shared_lock:
+                self._ctx.table_keys[spec.name] = list(plan.primary_key)
+                self._ctx.column_names[spec.name] = renamed_columns(result.columns, result.names)
+        with self._ctx.shared_lock:
+            self._ctx.table_results[spec.name] = result
         log.info("Table %s: %s row%s.", spec.name, f"{result.rows:,}", "" if result.rows == 1 else "s")
 
 
@@ -180,6 +189,11 @@ class Dataset(ABC):
         """The up-front cost from Customer.io's counts (the plan line; a snapshot that cannot fit is refused), or
         None when there is nothing to estimate it from. ``state`` is the dataset's state from the last run."""
         return None
+
+    def waits(self) -> bool:
+        """Does it spend time waiting on Customer.io rather than sending requests (an export being prepared)? Such
+        a dataset starts first, so that the others fill its wait (datasets.runner)."""
+        return False
 
     def check_completeness(self, ctx: RunContext) -> None:
         """After a run: warn when what was read disagrees with Customer.io's own count (where it gives one)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import string
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -201,23 +202,53 @@ def listed(ctx: RunContext, parent: Parent) -> Iterator[dict[str, Any]]:
 def listing(ctx: RunContext, declaration: Declaration, fields: tuple[str, ...] = ()) -> Iterator[Record]:
     """The records of ``declaration`` (its ``listing_fields`` and ``fields``, small), listed once per run: the first
     reader streams the endpoint and keeps those fields in ``ctx.listings``; every later reader of them gets them
-    from there. A reader of a field the listing did not keep lists again (the declaration's ``listing_fields``
-    should name it: tests/unit/test_declared.py checks the readers in src/)."""
+    from there, and one that asks while the listing is under way (datasets run side by side) waits for it. A reader
+    of a field the listing did not keep lists again (the declaration's ``listing_fields`` should name it:
+    tests/unit/test_declared.py checks the readers in src/)."""
     wanted = tuple(dict.fromkeys((*declaration.listing_fields, *fields)))
-    cached = ctx.listings.get(declaration.key)
-    if cached is not None and set(wanted) <= set(cached[0]):
-        yield from ({name: record[name] for name in wanted} for record in cached[1])
+    cached = _claim_listing(ctx, declaration.key, wanted)
+    if cached is not None:
+        yield from ({name: record[name] for name in wanted} for record in cached)
         return
-    kept = []
-    for outer in listed(ctx, declaration.parent) if declaration.parent is not None else ({},):
-        try:
-            for row in read_rows(ctx.client, declaration, outer):
-                kept.append({name: row.get(name) for name in wanted})
-                yield dict(kept[-1])
-        except NotFoundError:
-            if not _missing(declaration, outer):
-                raise
-    ctx.listings[declaration.key] = (wanted, kept)  # only a complete listing is shared
+    kept: list[Record] | None = []
+    try:
+        for outer in listed(ctx, declaration.parent) if declaration.parent is not None else ({},):
+            try:
+                for row in read_rows(ctx.client, declaration, outer):
+                    kept.append({name: row.get(name) for name in wanted})
+                    yield dict(kept[-1])
+            except NotFoundError:
+                if not _missing(declaration, outer):
+                    raise
+    except BaseException:
+        kept = None  # only a complete listing is shared
+        raise
+    finally:
+        _release_listing(ctx, declaration.key, wanted, kept)
+
+
+def _claim_listing(ctx: RunContext, key: str, wanted: tuple[str, ...]) -> list[Record] | None:
+    """The run's listing of ``key`` when it holds ``wanted``; else None, and this reader now lists it (others that
+    ask meanwhile wait on ``ctx.listings_under_way[key]``): it must call ``_release_listing`` when done."""
+    while True:
+        with ctx.shared_lock:
+            cached = ctx.listings.get(key)
+            if cached is not None and set(wanted) <= set(cached[0]):
+                return cached[1]
+            under_way = ctx.listings_under_way.get(key)
+            if under_way is None:
+                ctx.listings_under_way[key] = threading.Event()
+                return None
+        under_way.wait()
+
+
+def _release_listing(ctx: RunContext, key: str, fields: tuple[str, ...], records: list[Record] | None) -> None:
+    """Done (``records``: the complete listing, shared from now on), failed or abandoned (None): whoever waits
+    looks again, and lists it when this reader did not finish."""
+    with ctx.shared_lock:
+        if records is not None:
+            ctx.listings[key] = (fields, records)
+        ctx.listings_under_way.pop(key).set()
 
 
 def _missing(declaration: Declaration, scope: Mapping[str, Any]) -> bool:
@@ -237,15 +268,25 @@ def write_declared(ctx: RunContext, table: TableWriter, declaration: Declaration
     if declaration.parent is None:
         # A declaration others list (listing_fields) fills the run's listing while its table is written.
         fields = declaration.listing_fields
-        kept: list[Record] | None = [] if fields and declaration.key not in ctx.listings else None
+        with ctx.shared_lock:  # never waits: a table reads every record whoever else is listing them
+            listing_it = bool(fields) and declaration.key not in ctx.listings_under_way and not set(fields) <= set(
+                ctx.listings.get(declaration.key, ((), ()))[0])
+            if listing_it:
+                ctx.listings_under_way[declaration.key] = threading.Event()
+        kept: list[Record] | None = [] if listing_it else None
         rows = 0
-        for record in read_rows(client, declaration, {}):
-            table.write(flatten(record, json_fields=table.spec.json_fields))
-            if kept is not None:
-                kept.append({name: record.get(name) for name in fields})
-            rows += 1
-        if kept is not None:
-            ctx.listings[declaration.key] = (fields, kept)
+        try:
+            for record in read_rows(client, declaration, {}):
+                table.write(flatten(record, json_fields=table.spec.json_fields))
+                if kept is not None:
+                    kept.append({name: record.get(name) for name in fields})
+                rows += 1
+        except BaseException:
+            kept = None
+            raise
+        finally:
+            if listing_it:
+                _release_listing(ctx, declaration.key, fields, kept)
         return rows
     workers = max(1, ctx.max_workers)
     window = window or ctx.in_flight

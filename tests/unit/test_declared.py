@@ -219,6 +219,36 @@ def test_a_parent_is_listed_once_per_run_and_shared_by_every_child(component):
     assert read(component, "others") == read(component, "children") != []
 
 
+def test_datasets_side_by_side_list_a_parent_once_and_a_failed_listing_is_listed_again(component):
+    from datasets.declared import listing
+
+    api = FakeApi()
+    api.delay = 0.05  # the first reader is still listing when the others ask
+    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                     incremental_load=True, now=0, max_workers=4)
+    results: list[list] = []
+
+    def reader():
+        results.append(list(listing(ctx, PARENTS, ("id",))))
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [path for path, _ in api.calls if path == "/parents"] == ["/parents"]
+    assert len(results) == 4 and all(result == results[0] != [] for result in results)
+
+    other = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
+                       incremental_load=True, now=0, max_workers=4)
+    api.forbidden.add("/parents")
+    with pytest.raises(PermissionDeniedError):
+        list(listing(other, PARENTS, ("id",)))
+    api.forbidden.clear()
+    assert list(listing(other, PARENTS, ("id",))) == results[0]  # nobody waits forever on the failed one
+    assert not other.listings_under_way
+
+
 class ListApi:
     """Pages of ``rows`` served by position: ``mode`` offset/page honours the position or ``ignore``s it (every
     request answers the first page, as an endpoint that drops an unknown parameter would); /once answers `next`."""

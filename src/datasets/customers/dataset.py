@@ -108,6 +108,9 @@ class Customers(Dataset):
         return Estimate("customers", requests, counts.basis("people"), certain=not settings.filters,
                         advice="read customers by export (customers mode export), narrow the customers filter")
 
+    def waits(self) -> bool:
+        return self.config.customers.mode == CustomersMode.EXPORT
+
     def check_completeness(self, ctx: RunContext) -> None:
         """An unfiltered read of everyone should hold the workspace's people (GET /v1/workspaces, cached up to 2
         hours)."""

@@ -2,7 +2,7 @@
 
 1. POST /v1/exports/customers ``{"filters": <filter or everyone>, "attributes": [names]}`` starts the job.
 2. GET /v1/exports/{id} is polled until ``status`` is ``done``: every 2 s at first, the wait growing by half each
-   time up to 30 s, until ``export_timeout_minutes`` (default 2 hours) have passed. ``failed: true`` (or status
+   time up to 30 s (every second while the run's other requests leave the rate idle), until ``export_timeout_minutes`` (default 2 hours) have passed. ``failed: true`` (or status
    ``failed``) ends the run with a readable error.
 3. GET /v1/exports/{id}/download gives a pre-signed URL (valid 15 minutes); ``client.download`` streams it into a
    temporary file (no Authorization header; a body cut off half way is retried by the client). A refused URL
@@ -48,6 +48,9 @@ CREATE_PATH = "/v1/exports/customers"
 POLL_FIRST = 2.0  # seconds before the first status check
 POLL_FACTOR = 1.5
 POLL_MAX = 30.0
+# While the other datasets beside the wait (datasets.runner) leave the 10 requests/s half idle, a check costs them
+# nothing: check every second, so the export is read within a second of being ready instead of up to 30 s after.
+POLL_SPARE = 1.0
 DOWNLOAD_ATTEMPTS = 5  # fresh URLs tried before giving up
 PROGRESS_EVERY = 10_000  # rows between progress updates
 
@@ -109,9 +112,14 @@ def wait_for_export(ctx: RunContext, export_id: Any, export: dict, deadline: flo
                 f"(export_timeout_minutes): raise export_timeout_minutes, narrow the filter, or use mode 'search'.",
                 path=path)
         sleep(interval)
-        interval = min(interval * POLL_FACTOR, POLL_MAX)
+        interval = POLL_SPARE if _rate_spare(ctx) else min(interval * POLL_FACTOR, POLL_MAX)
         export = _export_of(ctx.client.request_json("GET", path), f"GET {path}")
         log.debug("customers: export %s status %s after %.0f s.", export_id, export.get("status"), clock() - started)
+
+
+def _rate_spare(ctx: RunContext) -> bool:
+    limiter = getattr(ctx.client, "rate_limiter", None)
+    return limiter is not None and limiter.spare()
 
 
 def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: float, minutes: int, *,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from keboola.component import CommonInterface
 
+from customerio import RateLimiter
 from customerio.errors import ExpiredDownloadError, ServerError
 from datasets.customers import EVERYONE, ExportFailedError, normalise_export
 from datasets.customers import export as export_module
@@ -77,6 +78,23 @@ def test_export_end_to_end_normalises_into_the_search_layout(component, fake_tim
     assert create[3] == {"filters": EVERYONE, "attributes": ["plan", "city", "email"]}
     # the wait grows from 2 s by half each time (capped at 30 s)
     assert fake_time.sleeps == [2.0, 3.0, 4.5, 6.75, 10.125, 15.1875]
+
+
+def test_export_is_checked_every_second_while_the_rate_is_idle_and_less_often_while_it_is_busy(component, fake_time):
+    api = FakeApi([])
+    api.export_statuses = [{"id": 77, "status": "pending", "failed": False, "total": 0}] * 4 + [
+        {"id": 77, "status": "done", "failed": False, "total": 3}]
+    api.export_file = export_csv(EXPORT_ROWS, ["cio_id", "id", "email"])
+    api.rate_limiter = RateLimiter(10.0, clock=lambda: fake_time.now)
+    run(api, component, mode="export")
+    assert fake_time.sleeps == [2.0, 1.0, 1.0, 1.0, 1.0]  # nothing else sends: a check costs no other dataset anything
+    fake_time.sleeps.clear()
+    for _ in range(10):  # the other datasets use the whole rate
+        api.rate_limiter._sent.append(fake_time.now + 1e6)
+    api.export_statuses = [{"id": 77, "status": "pending", "failed": False, "total": 0}] * 4 + [
+        {"id": 77, "status": "done", "failed": False, "total": 3}]
+    run(api, component, mode="export")
+    assert fake_time.sleeps == [2.0, 3.0, 4.5, 6.75, 10.125]
 
 
 def test_export_poll_interval_is_capped_at_30_seconds_and_the_deadline_is_configurable(component, fake_time):
