@@ -359,6 +359,6 @@ def test_a_segment_whose_rows_disagree_with_its_customer_count_is_named_with_bot
     with caplog.at_level(logging.WARNING):
         dataset.check_completeness(ctx)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == ["segment_membership: segment 7 has 100 rows in the table, Customer.io counts 400 members "
+    assert warnings == [("segment_membership: segment 7 has 100 rows in the table, Customer.io counts 400 members "
                         "(customer_count): check the table before relying on it, and run again if the segment "
-                        "changed a lot meanwhile."]
+                        "changed a lot meanwhile.")]

@@ -250,3 +250,30 @@ def test_export_long_keeps_identifier_attributes_exactly(component, fake_time):
     _, attrs = read(component, "customer_attributes")
     assert [(r["cio_id"], r["name"], r["value"]) for r in attrs] == [
         ("c1", "plan", "pro"), ("c1", "email", "attr1@x"), ("c1", "unsubscribed", "1"), ("c2", "unsubscribed", "0")]
+
+
+def test_an_export_not_ready_when_the_budget_is_spent_is_left_and_the_next_run_waits_for_the_same_one(component,
+                                                                                                      fake_time):
+    from budget import Budget
+    from datasets.customers import Customers
+    from tests.unit.customers.fakes import config, context
+
+    api = FakeApi([])
+    api.export_statuses = [{"id": 77, "status": "pending", "failed": False, "total": 0}]
+    ctx = context(api, component)
+    ctx.budget = Budget(300.0, clock=fake_time.clock)  # Customer.io prepares it for longer than the whole budget
+    state = Customers(config(mode="export", attributes="plan")).run(ctx, {"columns": {"customers": ["cio_id"]}})
+    assert fake_time.now <= 300  # no poll past the budget: the run loads the other tables and saves its state
+    assert ctx.budget.left == ["customers (export 77 still being prepared by Customer.io: the next run waits for it)"]
+    assert not (Path(component.tables_out_path) / "customers.csv").exists()
+    assert state["columns"] == {"customers": ["cio_id"]}  # as the last run left them
+    assert state["export"]["id"] == 77
+
+    api.export_statuses = [{"id": 77, "status": "done", "failed": False, "total": 3}]
+    api.export_file = export_csv(EXPORT_ROWS, ["cio_id", "id", "email", "plan"])
+    ctx = context(api, component)
+    ctx.budget = Budget(300.0, clock=fake_time.clock)
+    state = Customers(config(mode="export", attributes="plan")).run(ctx, state)
+    assert len(api.calls_to("/v1/exports/customers")) == 1  # no second export: the first one is downloaded
+    assert [row["cio_id"] for row in read(component, "customers")[1]] == ["c1", "c2", "c3"]
+    assert "export" not in state and not ctx.budget.left
