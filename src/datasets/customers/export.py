@@ -82,7 +82,7 @@ def run_export(ctx: RunContext, settings: CustomersSettings, output: Output, *, 
     attributes = list(settings.attributes)
     body = {"filters": settings.filter or everyone, "attributes": attributes}
     request = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    export, started = _pending_export(ctx, pending, request), ctx.now
+    export, started = _pending_export(ctx, pending, request, settings.export_timeout_minutes), ctx.now
     if export is not None:
         export_id, started = export.get("id"), pending["started"]
         log.info("customers: waiting for export %s, started by an earlier run.", export_id)
@@ -176,9 +176,9 @@ def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: 
         f"each time, last at {last.path if last else path}): try again later, or use mode 'search'.", path=path)
 
 
-def _pending_export(ctx: RunContext, pending: dict | None, request: str) -> dict | None:
+def _pending_export(ctx: RunContext, pending: dict | None, request: str, minutes: int) -> dict | None:
     """The export an earlier run left, as Customer.io reports it now; None when there is none to wait for (asked for
-    other rows, gone, or failed: a new export is started). Customer.io documents no retention for exports; GET
+    other rows, gone, failed, or still not ready after ``export_timeout_minutes``: a new export is started). Customer.io documents no retention for exports; GET
     /v1/exports/{export_id} answers 404 "The export ID does not exist." (App API reference, exports)."""
     if not pending or pending.get("request") != request or not isinstance(pending.get("started"), int):
         return None
@@ -190,6 +190,11 @@ def _pending_export(ctx: RunContext, pending: dict | None, request: str) -> dict
     if export.get("failed") is True or export.get("status") == "failed":
         log.info("customers: export %s, started by an earlier run, is no longer available; starting a new one.",
                  pending.get("id"))
+        return None
+    if export.get("status") != "done" and ctx.now - pending["started"] >= minutes * 60:
+        log.warning("customers: export %s, started by an earlier run, did not finish within %s minutes "
+                    "(export_timeout_minutes); starting a new one. Raise export_timeout_minutes, narrow the filter, or "
+                    "use mode 'search' if this repeats.", pending.get("id"), minutes)
         return None
     return {**export, "id": pending.get("id")}
 
