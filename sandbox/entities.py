@@ -82,6 +82,8 @@ class Entities:
         self.subscription_channels = copy.deepcopy(list(SUBSCRIPTION_CHANNELS))
         self.design_studio = design_studio.build(settings.design_studio_emails, settings.design_studio_components)
         self.workspaces = copy.deepcopy(list(WORKSPACES))
+        # The first workspace is this one: its objects and object types are counted, as Customer.io counts them.
+        self.workspaces[0].update(objects=sum(map(len, self._objects.values())), object_types=len(self.object_types))
         self.reporting_webhooks = copy.deepcopy(list(REPORTING_WEBHOOKS))
         self.snippets = copy.deepcopy(list(SNIPPETS))
         self.collections = copy.deepcopy(list(COLLECTIONS))

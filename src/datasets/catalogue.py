@@ -279,7 +279,7 @@ def _object_row(obj: Any) -> list[Record]:
 
 OBJECTS = Declaration(
     key="objects", path="/v1/objects/{object_type_id}/{object_id}/attributes", items_key="object", items_kind=dict,
-    transform=_object_row, parent=_BY_OBJECT, access="access to Objects",
+    transform=_object_row, parent=_BY_OBJECT, access="access to Objects", one_request_per="objects",
     table=TableSpec(
         name="objects",
         primary_key=("object_type_id", "object_id"),
@@ -301,7 +301,7 @@ def _relationship_row(item: Any) -> list[Record]:
 OBJECT_RELATIONSHIPS = Declaration(
     key="object_relationships", path="/v1/objects/{object_type_id}/{object_id}/relationships",
     items_key="cio_relationships", paging=Paging.CURSOR, page_size=100, transform=_relationship_row,
-    parent=_BY_OBJECT, access="access to Objects",
+    parent=_BY_OBJECT, access="access to Objects", one_request_per="objects",
     table=TableSpec(
         name="object_relationships",
         primary_key=("object_type_id", "object_id", "cio_id"),

@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from budget import Estimate
 from concurrency import BoundedExecutor
 from customerio import CustomerIoClient, response_part
 from customerio.errors import NotFoundError
@@ -96,6 +97,9 @@ class Declaration:
     # The fields of each record the run's shared listing keeps (``listing``): what its children and metrics take.
     # The table's own read fills the listing when it runs first, so the endpoint is read once per run.
     listing_fields: tuple[str, ...] = ()
+    # A count of GET /v1/workspaces ("objects") the dataset reads one request per item of, at least: its up-front
+    # estimate (a snapshot that cannot fit the budget is refused at the start). "" = not estimated.
+    one_request_per: str = ""
 
     @property
     def name(self) -> str:
@@ -324,6 +328,19 @@ class DeclaredDataset(Dataset):
         self.key = declaration.key  # type: ignore[misc]
         self.title = declaration.name  # type: ignore[misc]
         self.access = declaration.access or Dataset.access  # type: ignore[misc]
+
+    def estimate(self, ctx: RunContext, state: dict) -> Estimate | None:
+        """One request per counted item (``one_request_per``), plus its parents' listings (pages of 100)."""
+        counted = self.declaration.one_request_per
+        counts = ctx.workspace_counts() if counted else None
+        if counts is None:
+            return None
+        items = getattr(counts, counted)
+        listings = sum(-(-items // (d.page_size or 100)) if d.paging != Paging.NONE else 1
+                       for d in self.declaration.lineage()[:-1])
+        return Estimate(self.key, items + listings, counts.basis(counted),
+                        at_least=self.declaration.paging != Paging.NONE,  # pages of each item's own: at least one
+                        advice=f"switch {self.key} off here and read them in a configuration of their own")
 
     def run(self, ctx: RunContext, state: dict) -> dict:
         spec = self.declaration.table

@@ -301,3 +301,27 @@ def test_under_full_load_an_events_table_that_cannot_fit_is_refused_at_the_start
     assert result.code == 0, result.stderr[-2000:]
     assert (f"Plan: messages: at least {windows + 101} requests, {seconds} s ({windows} windows, 100,202 deliveries "
             "this billing period (GET /v1/workspaces); in installments).") in result.stdout + result.stderr
+
+
+def test_objects_that_cannot_fit_are_refused_at_the_start_from_the_workspaces_count(tmp_path):
+    # 2 types of 3,000 objects: one attributes request per object (GET /v1/workspaces counts them), 10 minutes.
+    with SandboxServer(SandboxSettings(scenario="test", people=100, object_types=2, objects_per_type=3000)) as server:
+        server.workspace.entities.workspaces[1:] = []
+        result = run_component(make_data_dir(tmp_path, params(messages=None, objects=True, max_run_minutes=5)),
+                               server.url)
+        assert result.code == 1
+        assert ("objects cannot finish inside this run's time budget: it needs about 11 min (6,000 objects (GET "
+                "/v1/workspaces)) and a table loaded whole cannot be split across runs, but max_run_minutes leaves 5 "
+                "min: switch objects off here and read them in a configuration of their own, or raise "
+                "max_run_minutes together with the component's process_timeout.") in result.stdout + result.stderr, \
+            result.stderr[-2000:]
+        assert [entry["path"] for entry in server.request_log] == ["/v1/workspaces"]
+        # People related to each object: pages of 100, at least one per object.
+        result = run_component(make_data_dir(tmp_path / "relationships",
+                                             params(messages=None, object_relationships=True, max_run_minutes=5)),
+                               server.url)
+        assert result.code == 1
+        log = result.stdout + result.stderr
+        assert ("Plan: object_relationships: at least 6,061 requests, 11 min (6,000 objects (GET /v1/workspaces); "
+                "one snapshot).") in log, log[-2000:]
+        assert "object_relationships cannot finish inside this run's time budget: it needs at least 11 min" in log

@@ -19,6 +19,7 @@ from ..base import Dataset, RunContext, Tables
 from ..keyset import KeySet
 from ..state import DatasetState
 from . import changes, export
+from .export import ExportNotReady
 from .layout import (
     ATTRIBUTES_PATH,
     ATTRIBUTES_SPEC,
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 class CustomersState(DatasetState):
     # Continue since last run: {"mark": run clock, "full_read_at": last full read, "shape": settings} (changes.py)
     changes: dict[str, Any] | None = None
+    # Export mode, a run stopped by its budget: {"id", "started", "request"}, the export the next run waits for
+    export: dict[str, Any] | None = None
 
 
 class Customers(Dataset):
@@ -72,13 +75,19 @@ class Customers(Dataset):
         # With changes only, every changed person's rows are deleted from Storage first (delete_where on cio_id),
         # then the rows read are loaded: a changed person is replaced, a gone one removed (see changes.py).
         deletes = Changes("cio_id", tuple(changed)) if changed is not None else None
-        with tables.open(spec, deletes) as customers_writer:
-            if long_layout:
-                with tables.open(ATTRIBUTES_SPEC, deletes) as attributes_writer:
-                    self._extract(ctx, settings, Output(customers_writer, attributes_writer, settings.attributes),
-                                  changed)
-            else:
-                self._extract(ctx, settings, Output(customers_writer, None, settings.attributes), changed)
+        self._pending_export = saved.export
+        try:
+            with tables.open(spec, deletes) as customers_writer:
+                if long_layout:
+                    with tables.open(ATTRIBUTES_SPEC, deletes) as attributes_writer:
+                        self._extract(ctx, settings, Output(customers_writer, attributes_writer, settings.attributes),
+                                      changed)
+                else:
+                    self._extract(ctx, settings, Output(customers_writer, None, settings.attributes), changed)
+        except ExportNotReady as pending:  # no table is written; the state stays the last run's, plus the export
+            ctx.budget.leave(f"customers (export {pending.export_id} still being prepared by Customer.io: the next "
+                             "run waits for it)")
+            return tables.new_state(CustomersState(changes=previous, export=pending.saved))
         self._explain_renamed(ctx, settings, saved.columns.get("customers") or ())
         marks = None
         if self._continues(ctx, settings, quiet=True):
@@ -167,7 +176,7 @@ class Customers(Dataset):
         if changed is not None:
             self._read_changed(ctx, settings, changed, output)
         elif settings.mode == CustomersMode.EXPORT:
-            export.run_export(ctx, settings, output, everyone=EVERYONE)
+            export.run_export(ctx, settings, output, everyone=EVERYONE, pending=self._pending_export)
         else:
             self._search(ctx, settings.filter or EVERYONE, output)
 

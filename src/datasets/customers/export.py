@@ -2,8 +2,12 @@
 
 1. POST /v1/exports/customers ``{"filters": <filter or everyone>, "attributes": [names]}`` starts the job.
 2. GET /v1/exports/{id} is polled until ``status`` is ``done``: every 2 s at first, the wait growing by half each
-   time up to 30 s (every second while the run's other requests leave the rate idle), until ``export_timeout_minutes`` (default 2 hours) have passed. ``failed: true`` (or status
-   ``failed``) ends the run with a readable error.
+   time up to 30 s (every second while the run's other requests leave the rate idle), until
+   ``export_timeout_minutes`` (default 2 hours) have passed. ``failed: true`` (or status ``failed``) ends the run
+   with a readable error. When the run's time budget (max_run_minutes) is spent first, the
+   run leaves the export (``ExportNotReady``): the customers table is not loaded, the state keeps the export's id,
+   and the next run waits for that same export (Customer.io keeps preparing it) instead of starting another, so an
+   export that takes longer than one run still ends in a table; ``export_timeout_minutes`` counts from its start.
 3. GET /v1/exports/{id}/download gives a pre-signed URL (valid 15 minutes); ``client.download`` streams it into a
    temporary file (no Authorization header; a body cut off half way is retried by the client). A refused URL
    (403/401: expired) or a download that still fails gets a fresh URL and another try.
@@ -27,7 +31,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
+import json
 import logging
 import tempfile
 import time
@@ -35,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 from customerio import response_part
-from customerio.errors import CustomerIoError, ExpiredDownloadError, InvalidResponseError, ServerError
+from customerio.errors import CustomerIoError, ExpiredDownloadError, InvalidResponseError, NotFoundError, ServerError
 
 from ..base import RunContext
 from .layout import Output
@@ -63,20 +69,42 @@ class ExportFailedError(CustomerIoError):
     """Customer.io reported the export job as failed, or it did not finish in time."""
 
 
+class ExportNotReady(Exception):
+    """The run's time budget is spent while Customer.io still prepares the export."""
+
+    def __init__(self, export_id: Any, saved: dict):
+        super().__init__(f"export {export_id} not ready")
+        self.export_id = export_id
+        self.saved = saved  # the state's ``export`` part: what the next run waits for
+
+
 def run_export(ctx: RunContext, settings: CustomersSettings, output: Output, *, everyone: dict,
-               sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
-    """Run one export job and write its rows; returns the number of people written."""
+               pending: dict | None = None, sleep: Callable[[float], None] = time.sleep,
+               clock: Callable[[], float] = time.monotonic) -> int:
+    """Run one export job and write its rows; returns the number of people written. ``pending``: the export a run
+    stopped by its budget left (state ``export``), waited for again when it asked for the same rows."""
     attributes = list(settings.attributes)
     body = {"filters": settings.filter or everyone, "attributes": attributes}
-    created = ctx.client.request_json("POST", CREATE_PATH, json_body=body)
-    export = _export_of(created, f"POST {CREATE_PATH}")
-    export_id = export.get("id")
-    if export_id in (None, ""):
-        raise InvalidResponseError(f"Customer.io answered POST {CREATE_PATH} without an export id; try again later.",
-                                   path=CREATE_PATH)
-    log.info("customers: export %s started (%s).", export_id,
-             f"attributes: {', '.join(attributes)}" if attributes else "identifier columns only")
-    deadline = clock() + settings.export_timeout_minutes * 60
+    request = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    export, started = _pending_export(ctx, pending, request, settings.export_timeout_minutes), ctx.now
+    if export is not None:
+        export_id, started = export.get("id"), pending["started"]
+        log.info("customers: waiting for export %s, started by an earlier run.", export_id)
+    else:
+        created = ctx.client.request_json("POST", CREATE_PATH, json_body=body)
+        export = _export_of(created, f"POST {CREATE_PATH}")
+        export_id = export.get("id")
+        if export_id in (None, ""):
+            raise InvalidResponseError(f"Customer.io answered POST {CREATE_PATH} without an export id; try again "
+                                       "later.", path=CREATE_PATH)
+        log.info("customers: export %s started (%s).", export_id,
+                 f"attributes: {', '.join(attributes)}" if attributes else "identifier columns only")
+    deadline = clock() + settings.export_timeout_minutes * 60 - max(0, ctx.now - started)
+    try:
+        export = wait_for_export(ctx, export_id, export, deadline, settings.export_timeout_minutes, sleep=sleep,
+                                 clock=clock)
+    except ExportNotReady:
+        raise ExportNotReady(export_id, {"id": export_id, "started": started, "request": request}) from None
     export = wait_for_export(ctx, export_id, export, deadline, settings.export_timeout_minutes, sleep=sleep,
                              clock=clock)
     total = export.get("total") if isinstance(export.get("total"), int) else None
@@ -111,6 +139,8 @@ def wait_for_export(ctx: RunContext, export_id: Any, export: dict, deadline: flo
                 f"The customers export {export_id} did not finish within {minutes} minutes "
                 f"(export_timeout_minutes): raise export_timeout_minutes, narrow the filter, or use mode 'search'.",
                 path=path)
+        if not ctx.budget.fits(interval, "customers"):  # its own reserve (datasets.runner) is its to spend
+            raise ExportNotReady(export_id, {})
         sleep(interval)
         interval = POLL_SPARE if _rate_spare(ctx) else min(interval * POLL_FACTOR, POLL_MAX)
         export = _export_of(ctx.client.request_json("GET", path), f"GET {path}")
@@ -153,6 +183,29 @@ def download_export(ctx: RunContext, export_id: Any, file: IO[bytes], deadline: 
     raise ExportFailedError(
         f"The customers export {export_id} could not be downloaded with {DOWNLOAD_ATTEMPTS} fresh links ({reason} "
         f"each time, last at {last.path if last else path}): try again later, or use mode 'search'.", path=path)
+
+
+def _pending_export(ctx: RunContext, pending: dict | None, request: str, minutes: int) -> dict | None:
+    """The export an earlier run left, as Customer.io reports it now; None when there is none to wait for (asked for
+    other rows, gone, failed, or still not ready after ``export_timeout_minutes``: a new export is started). Customer.io documents no retention for exports; GET
+    /v1/exports/{export_id} answers 404 "The export ID does not exist." (App API reference, exports)."""
+    if not pending or pending.get("request") != request or not isinstance(pending.get("started"), int):
+        return None
+    path = f"/v1/exports/{pending.get('id')}"
+    try:
+        export = _export_of(ctx.client.request_json("GET", path), f"GET {path}")
+    except NotFoundError:
+        export = {"failed": True}
+    if export.get("failed") is True or export.get("status") == "failed":
+        log.info("customers: export %s, started by an earlier run, is no longer available; starting a new one.",
+                 pending.get("id"))
+        return None
+    if export.get("status") != "done" and ctx.now - pending["started"] >= minutes * 60:
+        log.warning("customers: export %s, started by an earlier run, did not finish within %s minutes "
+                    "(export_timeout_minutes); starting a new one. Raise export_timeout_minutes, narrow the filter, or "
+                    "use mode 'search' if this repeats.", pending.get("id"), minutes)
+        return None
+    return {**export, "id": pending.get("id")}
 
 
 def _export_of(response: dict, path: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -13,11 +14,12 @@ from pathlib import Path
 import pytest
 from keboola.component import CommonInterface
 
+from budget import Budget
 from customerio import RateLimiter
 from customerio.errors import ExpiredDownloadError, ServerError
-from datasets.customers import EVERYONE, ExportFailedError, normalise_export
+from datasets.customers import EVERYONE, Customers, ExportFailedError, normalise_export
 from datasets.customers import export as export_module
-from tests.unit.customers.fakes import PEOPLE, FakeApi, read, run
+from tests.unit.customers.fakes import PEOPLE, FakeApi, config, context, read, run
 
 # ------------------------------------------------------------------------------------------------- export mode
 
@@ -268,3 +270,48 @@ def test_export_long_keeps_identifier_attributes_exactly(component, fake_time):
     _, attrs = read(component, "customer_attributes")
     assert [(r["cio_id"], r["name"], r["value"]) for r in attrs] == [
         ("c1", "plan", "pro"), ("c1", "email", "attr1@x"), ("c1", "unsubscribed", "1"), ("c2", "unsubscribed", "0")]
+
+
+def test_an_export_not_ready_when_the_budget_is_spent_is_left_and_the_next_run_waits_for_the_same_one(component,
+                                                                                                      fake_time):
+
+    api = FakeApi([])
+    api.export_statuses = [{"id": 77, "status": "pending", "failed": False, "total": 0}]
+    ctx = context(api, component)
+    ctx.budget = Budget(300.0, clock=fake_time.clock)  # Customer.io prepares it for longer than the whole budget
+    state = Customers(config(mode="export", attributes="plan")).run(ctx, {"columns": {"customers": ["cio_id"]}})
+    assert fake_time.now <= 300  # no poll past the budget: the run loads the other tables and saves its state
+    assert ctx.budget.left == ["customers (export 77 still being prepared by Customer.io: the next run waits for it)"]
+    assert not (Path(component.tables_out_path) / "customers.csv").exists()
+    assert state["columns"] == {"customers": ["cio_id"]}  # as the last run left them
+    assert state["export"]["id"] == 77
+
+    api.export_statuses = [{"id": 77, "status": "done", "failed": False, "total": 3}]
+    api.export_file = export_csv(EXPORT_ROWS, ["cio_id", "id", "email", "plan"])
+    ctx = context(api, component)
+    ctx.budget = Budget(300.0, clock=fake_time.clock)
+    state = Customers(config(mode="export", attributes="plan")).run(ctx, state)
+    assert len(api.calls_to("/v1/exports/customers")) == 1  # no second export: the first one is downloaded
+    assert [row["cio_id"] for row in read(component, "customers")[1]] == ["c1", "c2", "c3"]
+    assert "export" not in state and not ctx.budget.left
+
+
+def test_an_export_left_by_an_earlier_run_past_its_deadline_is_replaced_by_a_new_one(component, fake_time, caplog):
+
+    api = FakeApi([])
+    api.export_statuses = [{"id": 77, "status": "pending", "failed": False, "total": 0}] * 2 + [
+        {"id": 77, "status": "done", "failed": False, "total": 3}]
+    api.export_file = export_csv(EXPORT_ROWS, ["cio_id", "id", "email"])
+    ctx = context(api, component)
+    pending = {"id": 77, "started": ctx.now - 121 * 60, "request": _request_of(EVERYONE, [])}
+
+    with caplog.at_level(logging.WARNING):
+        state = Customers(config(mode="export")).run(ctx, {"export": pending})
+    assert "did not finish within 120 minutes (export_timeout_minutes); starting a new one" in caplog.text
+    assert len(api.calls_to("/v1/exports/customers")) == 1  # a new export, not a failed run on every later run
+    assert len(read(component, "customers")[1]) == 3 and "export" not in state
+
+
+def _request_of(filters: dict, attributes: list) -> str:
+    return hashlib.sha256(json.dumps({"filters": filters, "attributes": attributes}, sort_keys=True).encode()
+                          ).hexdigest()[:16]
