@@ -35,7 +35,7 @@ def parameters(**overrides) -> dict:
     return {
         "#api_secret": SECRET, "incremental_output": 1, "campaigns": True, "segments": True,
         "customers": {"mode": "search"}, "segment_membership": {},
-        "messages": {"incremental_output": True, "metrics_lookback_days": 0},
+        "messages": {"incremental_output": True, "metrics_lookback_days": 0, "drafts": True},
         "activities": {"mode": "SINGLE_TABLE", "incremental_output": True},
         **overrides,
     }
@@ -83,6 +83,11 @@ def assert_storage_equals_sandbox(runs: Runs) -> None:
         row = customers[(cio,)]
         assert {a: row.get(a, "") for a in ATTRIBUTES} == {a: attributes.get(a, "") for a in ATTRIBUTES}, cio
     assert set(storage["messages"].values("id")) == {m["id"] for m in ws.iter_messages()}
+    # Clicks per link are upserted like the deliveries (events); drafts are a snapshot, replaced every run.
+    clicks = {(m["id"], key.split(":", 1)[1]) for m in ws.iter_messages() for key in (m.get("metrics") or {})
+              if key.startswith(("link:", "human_link:"))}
+    assert clicks and {(r["message_id"], r["link_id"]) for r in storage.rows("message_link_clicks")} == clicks
+    assert set(storage["message_drafts"].values("id")) == {m["id"] for m in ws.iter_messages(drafts=True)}
     stored = set(storage["activities_all"].values("id"))
     # Events accumulate: everything listed when the run started is in Storage, and nothing the sandbox never listed
     # (activities older than 30 days leave the API, not Storage).
