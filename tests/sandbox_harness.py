@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENT = ROOT / "src" / "component.py"
 SECRET = "sandbox-key"
@@ -63,3 +65,10 @@ def assert_secret_absent(secret: str, result: RunResult) -> None:
     for path in (result.data_dir / "out").rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def admin(server, path: str, body: dict | None = None) -> dict:
+    """A change to the sandbox between runs, through its admin API (POST /_sandbox/<path>)."""
+    response = requests.post(f"{server.url}/_sandbox/{path}", json=body or {}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -9,11 +9,10 @@ import json
 import time
 
 import pytest
-import requests
 
 from output import to_json
 from sandbox import SandboxServer, SandboxSettings
-from tests.sandbox_harness import SECRET, make_data_dir, run_component
+from tests.sandbox_harness import SECRET, admin, make_data_dir, run_component
 from tests.storage_model import Storage, manifest_of
 
 DAY = 86_400
@@ -31,12 +30,6 @@ def server():
 def small():
     with SandboxServer(SandboxSettings(scenario="test", people=1000, rate_limit=0)) as srv:
         yield srv
-
-
-def admin(server, path: str, body: dict | None = None) -> dict:
-    response = requests.post(f"{server.url}/_sandbox/{path}", json=body or {}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def parameters(**customers) -> dict:

@@ -8,10 +8,9 @@ import json
 import time
 
 import pytest
-import requests
 
 from sandbox import SandboxServer, SandboxSettings
-from tests.sandbox_harness import SECRET, make_data_dir, run_component
+from tests.sandbox_harness import SECRET, admin, make_data_dir, run_component
 from tests.storage_model import Storage
 
 ATTRIBUTES = ("plan", "note", "interest", "state", "source", "vip", "age")
@@ -23,12 +22,6 @@ def server():
     # 1,200 people: two search pages of 1,000, and every later page repeats the last person of the page before.
     with SandboxServer(SandboxSettings(scenario="test", people=1200, search_overlap=1)) as srv:
         yield srv
-
-
-def admin(server, path: str, body: dict | None = None) -> dict:
-    response = requests.post(f"{server.url}/_sandbox/{path}", json=body or {}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def parameters(**overrides) -> dict:

@@ -29,17 +29,22 @@ class Forbidden:
         self._deny(method, path)
 
 
-@pytest.mark.parametrize("key", REGISTRY.sections())
-def test_a_403_in_a_dataset_with_code_is_the_dataset_sentence(key, tmp_path):
+def forbidden_run(tmp_path, key: str, switch: object):
+    """Run dataset ``key`` (switched on by ``switch``) against an API that answers 403: (dataset, client, sentence)."""
     (tmp_path / "tables").mkdir()
-    config = load_configuration({"#api_secret": "k", key: {}})
+    config = load_configuration({"#api_secret": "k", key: switch})
     client = Forbidden()
     ctx = RunContext(client=client, component=None, tables_dir=tmp_path / "tables", incremental_load=True,
                      now=1_700_000_000, max_workers=2, progress_interval=3600)
     dataset = REGISTRY[key](config)
     with pytest.raises(PermissionDeniedError) as info:
         run_dataset(dataset, ctx, {})
-    message = str(info.value)
+    return dataset, client, str(info.value)
+
+
+@pytest.mark.parametrize("key", REGISTRY.sections())
+def test_a_403_in_a_dataset_with_code_is_the_dataset_sentence(key, tmp_path):
+    dataset, client, message = forbidden_run(tmp_path, key, {})
     assert any(f"({path} answered 403)" in message for path in client.paths)
     assert message.startswith(f"The App API key may not read {dataset.title}")
     assert dataset.access in message and dataset.access != "access to this data"
@@ -50,15 +55,7 @@ def test_a_403_in_a_dataset_with_code_is_the_dataset_sentence(key, tmp_path):
 @pytest.mark.parametrize("key", REGISTRY.flags())
 def test_a_403_in_a_declared_dataset_is_its_sentence_with_its_own_access(key, tmp_path):
     """Every declared dataset (the drafts' and Design Studio's too) names what to grant, not the default."""
-    (tmp_path / "tables").mkdir()
-    config = load_configuration({"#api_secret": "k", key: True})
-    client = Forbidden()
-    ctx = RunContext(client=client, component=None, tables_dir=tmp_path / "tables", incremental_load=True,
-                     now=1_700_000_000, max_workers=2, progress_interval=3600)
-    dataset = REGISTRY[key](config)
-    with pytest.raises(PermissionDeniedError) as info:
-        run_dataset(dataset, ctx, {})
-    message = str(info.value)
+    dataset, client, message = forbidden_run(tmp_path, key, True)
     assert message.startswith(f"The App API key may not read {dataset.title} (")
     assert any(f"({path} answered 403)" in message for path in client.paths)
     assert dataset.access != "access to this data" and dataset.access in message

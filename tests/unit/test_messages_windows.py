@@ -22,8 +22,10 @@ from configuration import load_configuration
 from datasets import RunContext
 from datasets import messages as messages_module
 from datasets.messages import HISTORY_FLOOR, WINDOW_SECONDS, Messages, windows
+from tests.unit.test_messages_live_shapes import NOW as SHARED_NOW
+from tests.unit.test_messages_live_shapes import run as run_messages
 
-NOW = 1_750_000_000
+NOW = SHARED_NOW  # run_messages runs at this clock
 SPACING = 12 * 3600
 HISTORY_DAYS = 100
 
@@ -81,15 +83,8 @@ class FakeMessagesApi:
 
 
 def run(tmp_path: Path, api: FakeMessagesApi, workers: int, messages: dict) -> bytes:
-    data = tmp_path / f"data-{len(list(tmp_path.iterdir()))}"
-    (data / "out" / "tables").mkdir(parents=True)
-    (data / "config.json").write_text(json.dumps({"parameters": {}, "action": "run"}))
-    component = CommonInterface(data_folder_path=str(data))
-    config = load_configuration({"#api_secret": "k", "messages": messages})
-    ctx = RunContext(client=api, component=component, tables_dir=Path(component.tables_out_path),
-                     incremental_load=True, now=NOW, max_workers=workers)
-    Messages(config).run(ctx, {})
-    return (Path(component.tables_out_path) / "messages.csv").read_bytes()
+    tables, _ = run_messages(tmp_path, api, messages, workers=workers)
+    return (tables / "messages.csv").read_bytes()
 
 
 @pytest.fixture(autouse=True)
