@@ -64,13 +64,34 @@ def test_a_run_with_the_runners_environment_writes_legacy_manifests_storage_read
     assert len(storage.rows("messages")) == len(result.csv("messages"))
 
 
-def _as_nobody(data: Path, server_url: str, tmpdir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def _as_nobody(data: Path, server_url: str, tmpdir: Path, code: tuple[Path, Path],
+               timeout: float = 300) -> subprocess.CompletedProcess:
     """The component as the runner starts it: uid/gid 65534, no HOME, its own TMPDIR, the code owned by root."""
     env = {"PATH": "/usr/bin:/bin", "KBC_DATADIR": str(data), "CUSTOMERIO_API_URL": server_url, "TMPDIR": str(tmpdir),
            "KBC_STACKID": "connection.keboola.com", "PYTHONUNBUFFERED": "1"}
     assert SETPRIV, "setpriv (util-linux) is missing: the runs as another user cannot run (CI=true)"
-    command = [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, str(COMPONENT)]
+    python, component = code
+    command = [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", str(python), str(component)]
     return subprocess.run(command, cwd="/", env=env, capture_output=True, text=True, check=False, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def readable_code():
+    """The code (and the virtual environment it runs in) where the unprivileged user may read it, owned by root: the
+    checkout may lie under a folder only root may enter (a clone in a 0700 temporary folder), while Keboola's image
+    has the code world-readable. (python, component.py) of the copy."""
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        yield sys.executable, COMPONENT  # the tests that use it are skipped
+        return
+    base = Path(tempfile.mkdtemp(prefix="platform-code-", dir="/tmp"))
+    base.chmod(0o755)
+    shutil.copytree(ROOT / "src", base / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    python = Path(sys.executable)
+    if sys.prefix != sys.base_prefix:  # a virtual environment inside the checkout: copy it too (about 1 s)
+        shutil.copytree(sys.prefix, base / "venv", symlinks=True)
+        python = base / "venv" / python.relative_to(sys.prefix)
+    yield python, base / "src" / COMPONENT.name
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture()
@@ -92,12 +113,13 @@ def _give_to_nobody(*paths: Path) -> None:
 
 
 @as_another_user
-def test_a_run_as_an_unprivileged_user_with_read_only_code_and_no_home(server, nobody_dirs):
+def test_a_run_as_an_unprivileged_user_with_read_only_code_and_no_home(server, nobody_dirs, readable_code):
     data, tmpdir = nobody_dirs
     make_data_dir(data, {**PARAMETERS, "customers": {"mode": "export"}})
     _give_to_nobody(data, tmpdir)
-    assert os.stat(COMPONENT).st_uid != NOBODY and not os.stat(ROOT / "src").st_mode & 0o002  # read-only to nobody
-    proc = _as_nobody(data, server.url, tmpdir)
+    component = readable_code[1]
+    assert os.stat(component).st_uid != NOBODY and not os.stat(component.parent).st_mode & 0o002  # read-only to nobody
+    proc = _as_nobody(data, server.url, tmpdir, readable_code)
     assert proc.returncode == 0, proc.stderr[-3000:]
     written = sorted(p.relative_to(data / "out").as_posix() for p in (data / "out").rglob("*") if p.is_file())
     assert written == ["state.json", *sorted(f"tables/{name}{suffix}" for name in
@@ -108,13 +130,13 @@ def test_a_run_as_an_unprivileged_user_with_read_only_code_and_no_home(server, n
 
 @as_another_user
 @pytest.mark.parametrize("folder", ["out", "out/tables"])
-def test_an_output_folder_the_user_cannot_write_is_one_sentence(server, nobody_dirs, folder):
+def test_an_output_folder_the_user_cannot_write_is_one_sentence(server, nobody_dirs, readable_code, folder):
     data, tmpdir = nobody_dirs
     make_data_dir(data, PARAMETERS)
     _give_to_nobody(data, tmpdir)
     os.chown(data / folder, 0, 0)  # owned by root, 0755: nobody may not write there
     (data / folder).chmod(0o755)
-    proc = _as_nobody(data, server.url, tmpdir)
+    proc = _as_nobody(data, server.url, tmpdir, readable_code)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     message = proc.stderr.strip().splitlines()[-1]
