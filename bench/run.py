@@ -364,6 +364,42 @@ def run_installments(workdir: Path, quick: bool = False) -> dict:
     return figures
 
 
+# ------------------------------------------------------------------------------------------------ the targets
+
+
+# Issue 19's throughput rows, each with its target share of the bound: 300,000 deliveries over 150 days with and
+# without date_from (the walk back to 2012 costs about 30 empty windows), 50,000 activities in 4 types.
+TARGET_ROWS = (
+    ("messages with date_from", "messages", 300_000, {"message_days": 150}, {"date_from": "150 days ago"}, 0.95),
+    ("messages without date_from", "messages", 300_000, {"message_days": 150}, {}, 0.87),
+    ("activities in 4 types", "activities", 50_000, {}, {"types": ACTIVITY_TYPES[:4]}, 0.95),
+)
+
+
+def run_targets(workdir: Path, repeat: int = 1) -> list[dict]:
+    """Issue 19's rows against their targets (the whole run is `--whole`); with ``repeat``, the median run."""
+    rows = []
+    for label, dataset, scale, shape, section, target in TARGET_ROWS:
+        config = component_config(dataset)
+        config["parameters"][dataset].update(section)
+        results = []
+        for _ in range(repeat):
+            with Sandbox(**{**_sandbox_size(dataset, scale), **shape}) as sandbox:
+                results.append(run_component(sandbox, dataset, scale, workdir, config=config))
+        results.sort(key=lambda r: r.share)
+        result = results[len(results) // 2]
+        rows.append({"label": label, "dataset": dataset, "scale": scale, "target": target, "share": result.share,
+                     "shares": [r.share for r in results], "records": result.records, "seconds": result.seconds,
+                     "requests": result.requests, "rate_limited": result.rate_limited,
+                     "first_request_seconds": result.first_request_seconds, "peak_rss_mb": result.peak_rss_mb,
+                     "exit_code": max(r.exit_code for r in results)})
+        print(f"{label} ({scale:,}): {result.records:,} records in {result.seconds:.1f} s, {result.share:.1%} of the "
+              f"bound (target {target:.0%}; runs {', '.join(f'{r.share:.1%}' for r in results)}), "
+              f"{result.requests} requests, {result.rate_limited} 429s, first request {result.first_request_seconds:.2f} s, "
+              f"peak RSS {result.peak_rss_mb:.0f} MB", flush=True)
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------- whole run
 
 
@@ -941,6 +977,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole", action="store_true",
                         help="only the whole run: every dataset on, customers by export with a 40 s export")
     parser.add_argument("--debug-mode", action="store_true", help="with --whole: also a run in Keboola's debug mode")
+    parser.add_argument("--targets", action="store_true",
+                        help="only issue 19's throughput rows (messages with and without date_from, activities)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --targets: runs per row (the median is kept)")
     args = parser.parse_args(argv)
     if args.whole:
         workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
@@ -953,6 +992,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick and not args.no_write and not any(f["exit_code"] for f in figures):
             save_runs(**{("whole_debug" if f["debug"] else "whole"): f for f in figures})
         return 1 if any(f["exit_code"] for f in figures) else 0
+    if args.targets:
+        workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
+        try:
+            rows = run_targets(workdir, args.repeat)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if not args.no_write and not any(r["exit_code"] for r in rows):
+            save_runs(targets=rows)
+        return 1 if any(r["exit_code"] for r in rows) else 0
     if args.installments:
         workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
         try:
