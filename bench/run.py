@@ -119,6 +119,8 @@ class Sandbox:
                 "--latency-ms", str(LATENCY_MS), "--jitter-ms", str(JITTER_MS), "--rate-limit", str(RATE_LIMIT)]
         for name, value in flags.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
+        if os.environ.get("SANDBOX_NICE"):
+            args = ["nice", "-n", os.environ["SANDBOX_NICE"], *args]
         self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline().strip()
         if not line.startswith("sandbox listening on "):

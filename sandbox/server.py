@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import collections
+import bisect
 import hashlib
 import itertools
 import json
 import random
 import socket
 import socketserver
+import struct
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,24 +41,52 @@ REASONS = {
 
 
 class RateLimiter:
-    """Sliding 1-second window per key; a request is counted when it arrives and only if it is admitted."""
+    """Sliding 1-second window per key, by arrival time; a request is counted only if it is admitted.
+
+    A request is refused when any sliding second that holds it would hold more than ``limit`` admitted requests.
+    Arrival times may come out of order (a handler thread that got the interpreter late decides after one that
+    arrived later), so the admitted times are kept sorted and every second around the new one is checked."""
 
     def __init__(self, limit: float, window: float = 1.0):
         self.limit = limit
         self.window = window
-        self._hits: dict[str, collections.deque] = {}
+        self._hits: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def allow(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
+        now = time.time() if now is None else now
         with self._lock:
-            hits = self._hits.setdefault(key, collections.deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
+            hits = self._hits.setdefault(key, [])
+            # Nothing at or before (the newest arrival - 2 windows) can share a second with a request still to come.
+            del hits[: bisect.bisect_right(hits, max(now, hits[-1] if hits else now) - 2 * self.window)]
+            # The seconds that would hold this request end at `now` or at an admitted arrival less than a window later.
+            ends = [now, *hits[bisect.bisect_left(hits, now): bisect.bisect_left(hits, now + self.window)]]
+            for end in ends:
+                held = bisect.bisect_right(hits, end) - bisect.bisect_right(hits, end - self.window)
+                if held >= self.limit:
+                    return False
+            bisect.insort(hits, now)
             return True
+
+
+# Linux timestamps each TCP segment as it arrives (SO_TIMESTAMPNS; the constant is missing from Python's socket module).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35) if sys.platform == "linux" else None
+
+
+def _arrival(connection: socket.socket, stamped: bool) -> float:
+    """Wait for the next request on a keep-alive connection; returns when its first bytes arrived (wall clock).
+
+    Customer.io counts a request when it reaches its servers. A handler thread of this sandbox may run only
+    milliseconds later (another thread serializing a large page holds the interpreter, the client takes the cores):
+    counted then, a request paced correctly by the client could fall into the next second's window. The kernel's
+    receive timestamp is when it really arrived. Reading the request itself is left to the handler (MSG_PEEK)."""
+    if stamped:
+        data, ancillary, _flags, _address = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+        for level, kind, value in ancillary:
+            if data and level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", value[:16])
+                return seconds + nanoseconds / 1e9
+    return time.time()
 
 
 def _reference(rng: random.Random) -> str:
@@ -80,7 +110,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "sandbox/1.0"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed after this many seconds
+    # Unbuffered: the next request's arrival is peeked on the socket (_arrival), so none may wait in a buffer.
+    rbufsize = 0
     sandbox: SandboxServer
+    arrived = 0.0  # when the request being handled arrived (wall clock)
 
     def version_string(self) -> str:
         return self.server_version
@@ -88,6 +121,21 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._stamped = False
+        if SO_TIMESTAMPNS is not None:
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self._stamped = True
+            except OSError:
+                pass
+
+    def handle_one_request(self) -> None:
+        try:
+            self.arrived = _arrival(self.connection, self._stamped)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+            return
+        super().handle_one_request()
 
     def _dispatch(self) -> None:
         try:
@@ -211,7 +259,7 @@ class SandboxServer:
         if path == "/_sandbox" or path.startswith("/_sandbox/"):
             self._write(handler, self._admin(req), Decision())
             return
-        arrival = time.time()
+        arrival = handler.arrived or time.time()
         n = next(self._counter)
         entry = {
             "n": n,
@@ -244,7 +292,7 @@ class SandboxServer:
     def _v1(self, req: Request, n: int, entry: dict) -> tuple[Decision, Response]:
         rng = random.Random(self.settings.seed * 7_919 + n)
         token = _bearer(req.headers.get("authorization"))
-        admitted = self.limiter is None or self.limiter.allow(token or "")
+        admitted = self.limiter is None or self.limiter.allow(token or "", now=entry["t"])
         decision = self.faults.decide(n, req.path)
         delay = self.settings.latency_ms + rng.uniform(-1, 1) * self.settings.jitter_ms
         if delay > 0:

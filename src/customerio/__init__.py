@@ -1,6 +1,13 @@
 """Customer.io App API client (no Keboola imports)."""
 
-from .client import STATUS_ERRORS, ClientStats, CustomerIoClient, DeferredPage, parse_retry_after, response_part
+from .client import (
+    STATUS_ERRORS,
+    ClientStats,
+    CustomerIoClient,
+    DeferredPage,
+    parse_retry_after,
+    response_part,
+)
 from .errors import (
     AuthenticationError,
     BadRequestError,
@@ -14,7 +21,7 @@ from .errors import (
     ServerError,
     UnreachableError,
 )
-from .rate_limiter import Cancelled, RateLimiter
+from .rate_limiter import Cancelled, ChainPriority, RateLimiter, chain_priority
 from .regions import REGIONS, resolve_base_url
 
 __all__ = [
@@ -23,6 +30,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Cancelled",
+    "ChainPriority",
     "ClientStats",
     "CustomerIoClient",
     "CustomerIoError",
@@ -36,6 +44,7 @@ __all__ = [
     "RateLimiter",
     "ServerError",
     "UnreachableError",
+    "chain_priority",
     "parse_retry_after",
     "resolve_base_url",
     "response_part",

@@ -44,7 +44,6 @@ from urllib.parse import urlsplit
 
 import backoff
 import requests
-from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError
 
@@ -63,6 +62,7 @@ from .errors import (
 )
 from .rate_limiter import RateLimiter
 from .regions import other_region
+from .transport import SendTimedAdapter, on_send
 
 logger = logging.getLogger("customerio")
 
@@ -276,7 +276,7 @@ class CustomerIoClient:
     def _new_session(pool_size: int) -> requests.Session:
         session = requests.Session()
         # max_retries=0: urllib3 never retries on its own; every retry goes through this client's policy.
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter = SendTimedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -309,13 +309,14 @@ class CustomerIoClient:
 
         def attempt() -> Any:
             self._check_reachable()
-            self._limiter.acquire()  # before every attempt, retries included
+            ticket = self._limiter.acquire()  # before every attempt, retries included (the thread's chain_priority)
             call.attempts += 1
             self._count(requests=1)
             try:
-                response = self._session.request(
-                    method, url, params=params, json=json_body, headers=self._api_headers, auth=self._auth,
-                    timeout=self._attempt_timeout(call))
+                with on_send(lambda: self._limiter.sent(ticket)):  # the window counts from the real send
+                    response = self._session.request(
+                        method, url, params=params, json=json_body, headers=self._api_headers, auth=self._auth,
+                        timeout=self._attempt_timeout(call))
             except requests.RequestException as exc:
                 raise self._request_failure(call, exc) from None
             call.unreachable_since = None

@@ -1,21 +1,33 @@
 """One rate limiter shared by every thread that calls the App API, paced by the times requests were really sent.
 
-Customer.io allows 10 requests per second per workspace and counts them in a sliding second. Requests are planned
-evenly at ``rate / (1 + margin)`` (9.8/s with the default 20 ms margin; pacing at a flat 9.5/s would give away 5%
-before anything else), and a request never goes before the one ``rate`` places earlier was really sent more than
-``window + margin`` ago. The times that check uses are the moments callers really left ``acquire()`` (a thread
-that wakes late is recorded late), not the planned ones, so no sliding second holds more than ``rate`` requests as
-long as the server sees each request within ``margin`` of the time recorded here. A late wake-up does not shift
-the plan: the next requests catch up (at least ``spacing`` apart, half of ``1 / rate`` by default), so a busy
-machine costs little of the rate.
+Customer.io allows 10 requests per second per workspace and counts them in a sliding second ("Your request is over
+the 10-per-second limit"). The limiter keeps that window, not a steady beat: a request goes as soon as the last
+``rate`` requests span more than ``window + margin`` (20 ms by default), so a second in which fewer were sent (the
+start of a run, a chain waiting on its round trip) leaves slots the next requests may use, as the server allows.
+Consecutive requests stay ``spacing`` apart (half of ``1 / rate``), so a catch-up is not one burst: over a long
+run that comes to ``rate / (1 + margin)``, about 9.8/s.
 
-The margin adapts: a busy machine (threads that parse pages while another one should be sending, a server that
-is slow to read what arrives) delays requests by more than that, so each 429 (``pause()``) widens the margin by
-``WIDEN_STEP``, up to ``MAX_MARGIN``, and every ``RELAX_AFTER`` requests without a 429 take a millisecond off
-it again, down to the configured margin. A quiet run keeps its margin; a loaded one settles where no 429 comes.
+The window is counted from the times requests really left, not from when they were allowed to go: the client
+calls ``sent(ticket)`` once the request is written to the socket (see ``customerio.transport``), and until then the
+time ``acquire()`` returned stands. A thread that gets the interpreter late (another one parsing a page) therefore
+moves its request's time with it, and no sliding second at the server holds more than ``rate`` requests as long
+as the server counts each request within ``margin`` of the moment it left.
 
-Thread safety: callers take turns (the ``_turn`` lock); the caller whose turn it is sleeps until its time, records
-it and hands the turn on. ``pause(seconds)`` lets no request start before now + seconds; the client calls it on a
+The margin adapts: a busy server (or network) that counts requests later than that earns a 429 (``pause()``), and
+each one widens the margin by ``WIDEN_STEP``, up to ``MAX_MARGIN``; every ``RELAX_AFTER`` requests without a 429
+take a millisecond off it again, down to the configured margin. A quiet run keeps its margin; a loaded one settles
+where no 429 comes.
+
+Which request goes next: the one of the longest chain left. A cursor chain is sequential (each page names the
+next), so when one chain is much longer than the others, the run ends when it does; the caller says how many
+requests its chain has left (an estimate, kept up to date inside ``with chain_priority() as chain:`` by the thread
+that reads the chain; 0 when unknown), and a free slot goes to the
+waiting caller with the highest priority (the earliest among equals). The long chain then runs at the pace its
+round trips allow while the shorter ones fill the slots it leaves, instead of all sharing the slots equally until
+the long one is left alone at the end, one round trip per request.
+
+Thread safety: the callers wait in line by priority; the first in line sleeps until its time, records it and
+wakes the others (a caller of higher priority arriving meanwhile becomes first and takes that slot). ``pause(seconds)`` lets no request start before now + seconds; the client calls it on a
 429 so every thread waits, not only the one that was rate limited (a sleeper woken after a pause waits again).
 ``cancel()`` ends the run's requests: every later ``acquire()`` raises ``Cancelled`` (datasets run side by side stop
 at their next request once one of them has failed).
@@ -23,12 +35,16 @@ at their next request once one of them has failed).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-DEFAULT_MARGIN = 0.020  # seconds; see `bench/run.py --pacing` for the 429 share of other margins
+DEFAULT_MARGIN = 0.010  # seconds; see `bench/run.py --pacing` for the 429 share of other margins
 MAX_MARGIN = 0.060  # seconds: the most 429s widen the margin to (a flat 9.5/s is 52 ms per 11 requests)
 WIDEN_STEP = 0.015  # seconds added to the margin by each 429 (each costs a paused second: keep them rare)
 RELAX_AFTER = 500  # requests without a 429 after which the margin narrows by RELAX_STEP
@@ -37,6 +53,34 @@ RELAX_STEP = 0.001
 
 class Cancelled(BaseException):  # not an Exception: no retry or skip handler may swallow it
     """The run was cancelled (another part of it failed): this request is not sent."""
+
+
+@dataclass
+class ChainPriority:
+    """How many requests the calling thread's cursor chain has left (an estimate): free slots go to the longest
+    chain first. Kept up to date by whoever reads the chain, as its pages show how far it has come."""
+
+    left: float = 0.0
+
+    def walked(self, pages: int, top: int, reached: int | None, bottom: int) -> None:
+        """A newest-first chain has read ``pages`` pages from ``top`` down to ``reached`` and ends at ``bottom``
+        (unix seconds): at that density it has about pages * (reached - bottom) / (top - reached) pages left."""
+        if reached is not None and pages > 0 and top > reached:
+            self.left = pages * max(0, reached - bottom) / (top - reached)
+
+
+_threads = threading.local()  # .chain: the ChainPriority of the chain this thread reads, if any
+
+
+@contextmanager
+def chain_priority() -> Iterator[ChainPriority]:
+    """The requests this thread sends inside go with the priority the caller keeps up to date (``left``)."""
+    previous = getattr(_threads, "chain", None)
+    _threads.chain = ChainPriority()
+    try:
+        yield _threads.chain
+    finally:
+        _threads.chain = previous
 
 
 class RateLimiter:
@@ -56,11 +100,14 @@ class RateLimiter:
         self.spacing = 0.5 / self.rate_per_second if spacing is None else float(spacing)
         self._clock = clock
         self._sleep = sleep
-        self._turn = threading.Lock()  # held by the caller whose request goes next (also while it sleeps)
         self._lock = threading.Lock()  # guards the fields below; never held while sleeping
+        self._handoff = threading.Condition(self._lock)  # notified whenever a slot is taken
+        self._waiting: list[tuple[float, int]] = []  # heap of (-priority, arrival) of the callers waiting
+        self._arrivals = itertools.count()
         self._cancelled = False
-        self._sent: deque[float] = deque(maxlen=self._per_window)  # the last send times, as really sent
-        self._next_slot = float("-inf")  # the planned time of the next request
+        # The last _per_window requests: when each left (the time acquire() returned until sent() moves it).
+        self._sent: deque[float] = deque(maxlen=self._per_window)
+        self._last = float("-inf")  # when the last request was allowed to go (spacing counts from there)
         self._not_before = float("-inf")
         self._pauses = 0
         self._acquisitions = 0
@@ -72,14 +119,9 @@ class RateLimiter:
         return self._per_window / self.rate_per_second + self.margin
 
     @property
-    def interval(self) -> float:
-        """The planned distance between two requests."""
-        return self._span / self._per_window
-
-    @property
     def effective_rate(self) -> float:
         """Requests per second at most, in the long run (the rate less what the margin costs)."""
-        return 1.0 / self.interval
+        return self._per_window / self._span
 
     @property
     def acquisitions(self) -> int:
@@ -87,47 +129,75 @@ class RateLimiter:
         with self._lock:
             return self._acquisitions
 
-    def _allowed(self, planned: float) -> float:
-        """The earliest time a request planned for ``planned`` may go (pause, spacing and window; under _lock)."""
-        allowed = max(planned, self._not_before)
-        if self._sent:
-            allowed = max(allowed, self._sent[-1] + self.spacing)
-            if len(self._sent) == self._per_window:
-                allowed = max(allowed, self._sent[0] + self._span)
+    def _allowed(self) -> float:
+        """The earliest time the next request may go (pause, spacing and window; under _lock)."""
+        allowed = max(self._not_before, self._last + self.spacing)
+        if len(self._sent) == self._per_window:
+            # min, not the first: a request written late may have left after one acquired later.
+            allowed = max(allowed, min(self._sent) + self._span)
         return allowed
 
-    def acquire(self) -> float:
-        """Wait until a request may be sent; returns the send time recorded for it (on the limiter's clock)."""
-        with self._turn:
-            with self._lock:
-                if self._cancelled:
-                    raise Cancelled
-                planned = max(self._clock(), self._next_slot)
+    def acquire(self, priority: float | None = None) -> float:
+        """Wait until a request may be sent; returns the time recorded for it (the ticket for ``sent()``).
+
+        ``priority``: how many requests the caller's chain has left (by default its ``chain_priority``, else 0).
+        A slot goes to the caller of highest priority waiting when it comes (the earliest among equals): only
+        that caller sleeps until then, and one of higher priority arriving meanwhile takes the slot instead."""
+        if priority is None:
+            chain = getattr(_threads, "chain", None)
+            priority = chain.left if chain is not None else 0.0
+        me = (-priority, next(self._arrivals))
+        with self._lock:
+            heapq.heappush(self._waiting, me)
+        try:
             while True:
-                with self._lock:
-                    now = self._clock()
-                    allowed = self._allowed(planned)
-                    pauses = self._pauses
-                if allowed <= now:
-                    break
-                self._sleep(allowed - now)
                 with self._lock:
                     if self._cancelled:
                         raise Cancelled
-                    if self._pauses == pauses:  # no pause meanwhile: go (a fake clock may not have moved)
-                        now = max(self._clock(), allowed)
-                        break
+                    if self._waiting[0] != me:
+                        self._handoff.wait()  # until a slot is taken (or the run is cancelled)
+                        continue
+                    now = self._clock()
+                    allowed = self._allowed()
+                    pauses = self._pauses
+                    if allowed <= now:
+                        return self._take(me, now)
+                self._sleep(allowed - now)
+                with self._lock:
+                    # Still first, and neither a pause nor another slot taken meanwhile (either moves the time
+                    # allowed): go, even if a fake clock has not moved.
+                    if (not self._cancelled and self._waiting[0] == me and self._pauses == pauses
+                            and self._allowed() <= allowed):
+                        return self._take(me, max(self._clock(), allowed))
+        except BaseException:
             with self._lock:
-                self._sent.append(now)
-                # The plan goes on from when this request was allowed, not from when it really went: a thread
-                # that woke late is caught up with, within the window check above.
-                self._next_slot = allowed + self.interval
-                self._acquisitions += 1
-                self._calm += 1
-                if self._calm >= RELAX_AFTER and self.margin > self.base_margin:
-                    self._calm = 0
-                    self.margin = max(self.base_margin, self.margin - RELAX_STEP)
+                if me in self._waiting:
+                    self._waiting.remove(me)
+                    heapq.heapify(self._waiting)
+                    self._handoff.notify_all()
+            raise
+
+    def _take(self, me: tuple[float, int], now: float) -> float:
+        """Record the slot ``me`` (first in line) takes at ``now`` and wake the others (under _lock)."""
+        heapq.heappop(self._waiting)
+        self._handoff.notify_all()
+        self._sent.append(now)
+        self._last = now
+        self._acquisitions += 1
+        self._calm += 1
+        if self._calm >= RELAX_AFTER and self.margin > self.base_margin:
+            self._calm = 0
+            self.margin = max(self.base_margin, self.margin - RELAX_STEP)
         return now
+
+    def sent(self, ticket: float) -> None:
+        """The request ``acquire()`` returned ``ticket`` for has now left: the window counts it from now."""
+        with self._lock:
+            now = self._clock()
+            for index in range(len(self._sent) - 1, -1, -1):  # the newest first: it is nearly always the last
+                if self._sent[index] == ticket:
+                    self._sent[index] = max(ticket, now)
+                    return
 
     def spare(self) -> bool:
         """Did the last window hold fewer than half the requests the rate allows (a poll now costs nobody)?"""
@@ -139,6 +209,7 @@ class RateLimiter:
         """Send no more requests: every later (or sleeping) ``acquire()`` raises ``Cancelled``."""
         with self._lock:
             self._cancelled = True
+            self._handoff.notify_all()
 
     def pause(self, seconds: float) -> None:
         """A 429: let no request start before now + ``seconds`` (never earlier), and widen the margin."""

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from concurrency import KeyedTasks
+from customerio import ChainPriority, chain_priority
 from customerio.errors import BadRequestError
 from customerio.types import ACTIVITY_TYPES, api_activity_type, is_activity_type
 from output import EVENTS, TableSpec, flatten, table_name
@@ -195,7 +196,8 @@ class Activities(Dataset):
             if self._stoppable and ctx.budget.expired():
                 left.extend(read for read in passes[position:] if read["start"] is not None)
                 break
-            seen, kept, cursor = self._pass(params, read, activity_type, sink, written)
+            with chain_priority() as chain:  # its pages tell the rate limiter how much is left
+                seen, kept, cursor = self._pass(params, read, activity_type, sink, written, chain)
             newest, count = max(newest, seen), count + kept
             if cursor is _REJECTED:
                 # Customer.io no longer takes the saved cursor: read that part again from the newest activity.
@@ -210,8 +212,8 @@ class Activities(Dataset):
         marks.see(mark_key, newest)
         self._counts[activity_type or ALL_TYPES] = count
 
-    def _pass(self, params: dict, read: dict, activity_type: str | None, sink,
-              written: KeySet | None) -> tuple[int, int, str | None]:
+    def _pass(self, params: dict, read: dict, activity_type: str | None, sink, written: KeySet | None,
+              chain: ChainPriority) -> tuple[int, int, str | None]:
         """Pages from ``read["start"]`` (None: the newest) down to ``read["floor"]``: (newest timestamp, rows, the
         cursor of the next page when the budget stopped it, else None)."""
         floor = read["floor"]
@@ -220,8 +222,10 @@ class Activities(Dataset):
         if read["start"] is not None:
             params = {**params, "start": read["start"]}  # the client sends it as the first page's cursor
         pages = self._ctx.client.paginate("GET", "/v1/activities", params=params)
+        # How much of this type is left, from how far back its pages reach (for the rate limiter's order).
+        top, bottom = self._ctx.now, floor if floor is not None else self._ctx.now - RETENTION_SECONDS
         try:
-            for page in pages:
+            for read_pages, page in enumerate(pages, start=1):
                 activities = page.get("activities") or []
                 kept, rows = 0, 0
                 for activity in activities:
@@ -241,6 +245,9 @@ class Activities(Dataset):
                             flatten(activity))
                 count += rows
                 self._progress.add(rows)
+                if activities:
+                    reached = activities[-1].get("timestamp")  # newest first: the last is the oldest
+                    chain.walked(read_pages, top, reached if isinstance(reached, int) else None, bottom)
                 if floor is not None and activities and kept == 0:
                     break  # the whole page is older than the last run's mark: the rest is known already
                 following = page.get("next")

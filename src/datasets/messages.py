@@ -62,6 +62,7 @@ from pydantic import Field, field_validator, model_validator
 
 from budget import Estimate
 from concurrency import KeyedTasks
+from customerio import ChainPriority, chain_priority
 from customerio.types import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
 from output import EVENTS, SNAPSHOT, TableSpec, TableWriter, flatten
 
@@ -429,6 +430,10 @@ class _Walk:
             self._left.append((window.key[0], window.start, window.end, max(1, length // 2) if started else length))
 
     def _read(self, window: Window) -> tuple[int, int, int]:
+        with chain_priority() as chain:  # its pages tell the rate limiter how much is left
+            return self._read_window(window, chain)
+
+    def _read_window(self, window: Window, chain: ChainPriority) -> tuple[int, int, int]:
         stoppable = self._stoppable and not window.drafts  # drafts are a snapshot: read whole
         if stoppable and self._ctx.budget.expired():
             self._leave(window, started=False)
@@ -464,7 +469,7 @@ class _Walk:
                         return written
                     log.debug("messages: window %s is not served newest first; following its chain.", window.key)
                     messages = [*messages, *following]
-            written = write_pages(table, window.key, _chain([messages], _messages(pages)), self._progress,
+            written = write_pages(table, window.key, _chain([messages], _messages(pages, chain, window)), self._progress,
                                   self._links)
             if pages.cut:
                 self._leave(window, started=True)
@@ -582,9 +587,14 @@ def _link_order(link_id: str) -> tuple:
     return (0, int(link_id), "") if link_id.isdigit() else (1, 0, link_id)
 
 
-def _messages(pages: Iterator[dict]) -> Iterator[list]:
-    for page in pages:
-        yield page.get("messages") or []
+def _messages(pages: Iterator[dict], chain: ChainPriority | None = None,
+              window: Window | None = None) -> Iterator[list]:
+    """The deliveries of each page; ``chain`` learns from each page how much of ``window`` is left to read."""
+    for read, page in enumerate(pages, start=1):
+        messages = page.get("messages") or []
+        if chain is not None and messages:
+            chain.walked(read, window.end, _created(messages[-1]), window.start)  # newest first: the last is oldest
+        yield messages
 
 
 def _chain(*parts: Iterable[list]) -> Iterator[list]:
