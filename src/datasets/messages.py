@@ -66,7 +66,7 @@ from customerio.types import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
 from output import EVENTS, SNAPSHOT, TableSpec, TableWriter, flatten
 
 from .base import Dataset, RunContext, Tables
-from .keyset import KeySet
+from .keyset import KeySet, process_hash
 from .marks import Marks
 from .settings import Settings, checked_date_from, parse_date_from, string_list
 from .state import DatasetState
@@ -131,6 +131,7 @@ LINKS_SPEC = TableSpec(
     time_columns=frozenset({"clicked", "human_clicked"}),
 )
 _LINK_KEY = re.compile(r"(human_)?link:(.+)")
+_NAMED_METRICS = frozenset(METRICS)
 DRAFTS_PASS = 1_000  # chain keys of the drafts passes start here (apart from the types' passes in the link table)
 
 
@@ -536,9 +537,12 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
     seen = KeySet()
     rows, max_created, min_created = 0, 0, 0
     for messages in pages:
+        # The page's ids hashed and looked up in one call (the set lives only as long as the chain).
+        fresh = iter(seen.add_hashes([process_hash(str(mid)) for message in messages
+                                      if (mid := message.get("id")) is not None]))
         for message in messages:
             mid = message.get("id")
-            if mid is not None and not seen.add(str(mid)):
+            if mid is not None and not next(fresh):
                 continue
             if chain is None:
                 chain = table.chain((*key, 0))
@@ -568,7 +572,7 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
 def _link_clicks(message: dict) -> dict[str, tuple]:
     """{link id: (clicked, human_clicked)} from the metrics' link:<n> and human_link:<n> keys, by link id order."""
     metrics = message.get("metrics")
-    if not isinstance(metrics, dict):
+    if not isinstance(metrics, dict) or metrics.keys() <= _NAMED_METRICS:  # most deliveries: no link clicked
         return {}
     clicks: dict[str, list] = {}
     for name, value in metrics.items():
