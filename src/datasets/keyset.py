@@ -50,7 +50,14 @@ class KeySet:
 
     def add_hash(self, value: int) -> bool:
         """``add`` for a key already hashed to a 64-bit integer other than -1 (see ``process_hash``)."""
-        return self.add_hashes((value,))[0]
+        index = self._slot(value)
+        if self._slots[index] != _EMPTY:
+            return False
+        self._slots[index] = value
+        self._count += 1
+        if 2 * self._count > len(self._slots):
+            self._grow()
+        return True
 
     def add_hashes(self, values: Iterable[int]) -> list[bool]:
         """``add_hash`` of each value in order (True: new), in one loop: a page of keys costs one call, with the

@@ -546,7 +546,9 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
                 continue
             if chain is None:
                 chain = table.chain((*key, 0))
-            clicks = _link_clicks(message)
+            metrics = message.get("metrics")
+            # Most deliveries clicked no link: named metrics only (one set test in C) need no scan for link keys.
+            clicks = None if type(metrics) is dict and metrics.keys() <= _NAMED_METRICS else _link_clicks(message)
             if clicks:
                 message = {**message, "metrics": {k: v for k, v in message["metrics"].items()
                                                   if not (isinstance(k, str) and _LINK_KEY.fullmatch(k))}}
@@ -558,10 +560,11 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
                                                   "human_clicked": human}))
             chain.write(flatten(message, json_fields=table.spec.json_fields))
             rows += 1
-            created = _created(message)
-            if created is not None:
+            created = message.get("created")
+            if type(created) is int:  # _created inlined (parsed JSON: an int is exactly int)
                 max_created = max(max_created, created)
-                min_created = min(min_created, created) if min_created else created
+                if not min_created or created < min_created:
+                    min_created = created
         progress.add(len(messages))
     for open_chain in (chain, link_chain):
         if open_chain is not None:
@@ -572,7 +575,7 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
 def _link_clicks(message: dict) -> dict[str, tuple]:
     """{link id: (clicked, human_clicked)} from the metrics' link:<n> and human_link:<n> keys, by link id order."""
     metrics = message.get("metrics")
-    if not isinstance(metrics, dict) or metrics.keys() <= _NAMED_METRICS:  # most deliveries: no link clicked
+    if not isinstance(metrics, dict):
         return {}
     clicks: dict[str, list] = {}
     for name, value in metrics.items():
