@@ -67,7 +67,7 @@ from customerio.types import MESSAGE_TYPES, RETIRED_MESSAGE_TYPES
 from output import EVENTS, SNAPSHOT, TableSpec, TableWriter, flatten
 
 from .base import Dataset, RunContext, Tables
-from .keyset import KeySet
+from .keyset import KeySet, process_hash
 from .marks import Marks
 from .settings import Settings, checked_date_from, parse_date_from, string_list
 from .state import DatasetState
@@ -132,6 +132,7 @@ LINKS_SPEC = TableSpec(
     time_columns=frozenset({"clicked", "human_clicked"}),
 )
 _LINK_KEY = re.compile(r"(human_)?link:(.+)")
+_NAMED_METRICS = frozenset(METRICS)
 DRAFTS_PASS = 1_000  # chain keys of the drafts passes start here (apart from the types' passes in the link table)
 
 
@@ -541,13 +542,18 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
     seen = KeySet()
     rows, max_created, min_created = 0, 0, 0
     for messages in pages:
+        # The page's ids hashed and looked up in one call (the set lives only as long as the chain).
+        fresh = iter(seen.add_hashes([process_hash(str(mid)) for message in messages
+                                      if (mid := message.get("id")) is not None]))
         for message in messages:
             mid = message.get("id")
-            if mid is not None and not seen.add(str(mid)):
+            if mid is not None and not next(fresh):
                 continue
             if chain is None:
                 chain = table.chain((*key, 0))
-            clicks = _link_clicks(message)
+            metrics = message.get("metrics")
+            # Most deliveries clicked no link: named metrics only (one set test in C) need no scan for link keys.
+            clicks = None if type(metrics) is dict and metrics.keys() <= _NAMED_METRICS else _link_clicks(message)
             if clicks:
                 message = {**message, "metrics": {k: v for k, v in message["metrics"].items()
                                                   if not (isinstance(k, str) and _LINK_KEY.fullmatch(k))}}
@@ -559,10 +565,11 @@ def write_pages(table: TableWriter, key: tuple, pages: Iterable[list], progress,
                                                   "human_clicked": human}))
             chain.write(flatten(message, json_fields=table.spec.json_fields))
             rows += 1
-            created = _created(message)
-            if created is not None:
+            created = message.get("created")
+            if type(created) is int:  # _created inlined (parsed JSON: an int is exactly int)
                 max_created = max(max_created, created)
-                min_created = min(min_created, created) if min_created else created
+                if not min_created or created < min_created:
+                    min_created = created
         progress.add(len(messages))
     for open_chain in (chain, link_chain):
         if open_chain is not None:

@@ -288,14 +288,13 @@ def _take_members(page: DeferredPage, path: str) -> list[Any] | None:
 def _write_members(chain: ChainWriter, segment_id: str, identifiers: list[Any], seen: KeySet) -> int:
     """The hot path: one plain dict of strings per member, same keys in the same order (the writer's fast path).
 
-    A member already written for this segment (``seen``) is left out: the key is (segment_id, cio_id)."""
+    A member already written for this segment (``seen``) is left out: the key is (segment_id, cio_id). The page's
+    ids are hashed and looked up in one call (per key, the calls cost more than the lookups)."""
     write = chain.write
-    add = seen.add_hash
+    cio_ids = [cio_id if type(cio_id := item.get("cio_id")) is str else to_cell(cio_id) for item in identifiers]
     count = 0
-    for item in identifiers:
-        cio_id = item.get("cio_id")
-        cio_id = cio_id if type(cio_id) is str else to_cell(cio_id)
-        if not add(process_hash(cio_id)):
+    for item, cio_id, fresh in zip(identifiers, cio_ids, seen.add_hashes(map(process_hash, cio_ids)), strict=True):
+        if not fresh:
             continue
         person_id = item.get("id")
         email = item.get("email")

@@ -127,6 +127,27 @@ def test_a_restart_on_the_last_page_writes_each_delivery_once(tmp_path):
     assert set(got) == {m["id"] for m in deliveries}
 
 
+def test_a_chain_writes_each_delivery_once_across_and_within_pages(tmp_path):
+    from datasets.messages import LINKS_SPEC, SPEC, write_pages
+    from output import TableWriter
+    from progress import Progress
+
+    a = delivery(1, NOW - 10)
+    a["metrics"]["link:3"] = NOW - 5  # its click is written once too
+    b, c, d = (delivery(n, NOW - 10 - n) for n in (2, 3, 4))
+    no_id = {"created": NOW - 20, "type": "email"}  # no id: nothing to know it by, so each is written
+    pages = [[a, b, a], [c, no_id, no_id], [dict(b), d], [dict(a), {**d, "id": 7}, {**d, "id": "7"}]]
+    table, links = TableWriter(tmp_path / "tables", SPEC), TableWriter(tmp_path / "tables", LINKS_SPEC)
+    written, _, _ = write_pages(table, (0, 0), pages, Progress("messages", interval=1e9), links)
+    table.close()
+    links.close()
+    assert written == 7
+    assert [row["id"] for row in rows(tmp_path / "tables", "messages")] == ["d00001", "d00002", "d00003", "", "",
+                                                                            "d00004", "7"]
+    assert [(row["message_id"], row["link_id"]) for row in rows(tmp_path / "tables", "message_link_clicks")] == [
+        ("d00001", "3")]
+
+
 def test_link_keys_go_to_a_long_table_never_a_column_per_link(tmp_path):
     deliveries = [delivery(n, NOW - 100 - n) for n in range(30)]
     for n, message in enumerate(deliveries):  # 300 distinct links over 30 deliveries

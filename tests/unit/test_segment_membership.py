@@ -306,6 +306,20 @@ def test_a_member_listed_twice_across_pages_is_written_once(component, monkeypat
     assert pairs == [("3", f"c{n:06d}") for n in range(1, 12)] + [("15", f"c{n:06d}") for n in range(100, 105)]
 
 
+def test_repeats_within_a_page_and_of_a_page_long_before_are_written_once(component, monkeypatch):
+    # Pages of 3,000 (the set grows several times inside one): a page lists a member twice, a page comes again
+    # three pages later (a token that went back), and the same people in another segment are its own.
+    monkeypatch.setattr(SegmentMembership, "PAGE_LIMIT", 3_000)
+    people = [member(n) for n in range(12_000)]
+    listed = people[:3_000] + people[3_000:4_500] * 2 + people[6_000:12_000] + people[:3_000]
+    api = FakeApi({3: listed, 7: people[:5]})
+    run(api, component, segment_ids=[3, 7])
+    _, rows = read(component)
+    pairs = [(r["segment_id"], r["cio_id"]) for r in rows]
+    assert pairs == ([("3", m["cio_id"]) for m in people[:4_500] + people[6_000:]]
+                     + [("7", m["cio_id"]) for m in people[:5]])
+
+
 def test_against_the_sandbox_a_page_that_repeats_members_writes_each_pair_once(component, monkeypatch):
     from customerio import CustomerIoClient, RateLimiter
     from sandbox import SandboxServer, SandboxSettings
