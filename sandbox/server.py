@@ -80,13 +80,16 @@ def _arrival(connection: socket.socket, stamped: bool) -> float:
     milliseconds later (another thread serializing a large page holds the interpreter, the client takes the cores):
     counted then, a request paced correctly by the client could fall into the next second's window. The kernel's
     receive timestamp is when it really arrived. Reading the request itself is left to the handler (MSG_PEEK)."""
-    if stamped:
-        data, ancillary, _flags, _address = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
-        for level, kind, value in ancillary:
-            if data and level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
-                seconds, nanoseconds = struct.unpack("qq", value[:16])
+    if not stamped:
+        connection.recv(1, socket.MSG_PEEK)  # elsewhere: the time this thread sees it come
+        return time.time()
+    data, ancillary, _flags, _address = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    for level, kind, value in ancillary:
+        if data and level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", value[:16])
+            if seconds:
                 return seconds + nanoseconds / 1e9
-    return time.time()
+    return time.time()  # no timestamp (the first request of a connection may come before it was asked for)
 
 
 def _reference(rng: random.Random) -> str:

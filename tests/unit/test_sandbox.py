@@ -125,6 +125,50 @@ def test_rate_limiter_window_edges():
     assert all(paced.allow("k", n / 9.5) for n in range(300))  # 9.5/s evenly paced: none
 
 
+def test_rate_limiter_decides_arrivals_that_come_out_of_order_by_their_own_second():
+    window = RateLimiter(10)
+    assert all(window.allow("k", 0.5 + n * 0.05) for n in range(10))  # 10 arrivals in [0.5, 0.95]
+    # An arrival at 0.2, decided after them (its handler ran late), shares the second that ends at 0.95: refused.
+    assert not window.allow("k", 0.2)
+    assert window.allow("k", -0.6)  # a second before all of them: admitted
+    assert window.allow("k", 1.51)  # the second (0.51, 1.51] holds nine of them
+
+
+_TWO_REQUESTS = """
+import sys, time
+from http.client import HTTPConnection
+conn = HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=10)
+conn.request("GET", "/v1/segments", headers={"Authorization": "Bearer " + sys.argv[3]})
+conn.getresponse().read()  # a keep-alive connection, as the client keeps them
+print("ready", flush=True)
+time.sleep(0.1)  # meanwhile the sandbox's process is made busy
+print(time.time(), flush=True)
+conn.request("GET", "/v1/segments?second=1", headers={"Authorization": "Bearer " + sys.argv[3]})
+print(conn.getresponse().status, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's receive timestamp (SO_TIMESTAMPNS) is Linux's")
+def test_a_request_is_counted_when_it_arrived_not_when_a_busy_sandbox_reads_it():
+    with SandboxServer(settings(latency_ms=0, jitter_ms=0)) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        client = subprocess.Popen([sys.executable, "-c", _TWO_REQUESTS, host, port, KEY], stdout=subprocess.PIPE,
+                                  text=True)
+        assert client.stdout.readline().strip() == "ready"
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1.0)  # this thread keeps the interpreter: the sandbox's handlers cannot run
+        try:
+            busy_until = time.perf_counter() + 0.4
+            while time.perf_counter() < busy_until:
+                pass
+        finally:
+            sys.setswitchinterval(switch)
+        sent, status = client.communicate(timeout=10)[0].split()
+        assert status == "200"
+        (entry,) = [e for e in srv.request_log if e["query"].get("second")]
+        assert entry["t"] - float(sent) < 0.1  # when it arrived, though the sandbox read it about 0.3 s later
+
+
 def test_latency_and_jitter_delay_each_response():
     with SandboxServer(settings(latency_ms=80, jitter_ms=20)) as srv:
         t = time.monotonic()
