@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import itertools
 import json
@@ -102,6 +103,9 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def server_bind(self) -> None:
+        if SO_TIMESTAMPNS is not None:  # accepted connections inherit it: their first request is stamped too
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         # Skip HTTPServer.server_bind's getfqdn() (a reverse DNS lookup that can take seconds).
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]

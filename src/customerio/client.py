@@ -313,7 +313,7 @@ class CustomerIoClient:
             call.attempts += 1
             self._count(requests=1)
             try:
-                with on_send(lambda: self._limiter.sent(ticket)):  # the window counts from the real send
+                with on_send(lambda: self._limiter.leaving(ticket), lambda: self._limiter.left(ticket)):
                     response = self._session.request(
                         method, url, params=params, json=json_body, headers=self._api_headers, auth=self._auth,
                         timeout=self._attempt_timeout(call))

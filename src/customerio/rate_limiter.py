@@ -2,16 +2,17 @@
 
 Customer.io allows 10 requests per second per workspace and counts them in a sliding second ("Your request is over
 the 10-per-second limit"). The limiter keeps that window, not a steady beat: a request goes as soon as the last
-``rate`` requests span more than ``window + margin`` (20 ms by default), so a second in which fewer were sent (the
+``rate`` requests span more than ``window + margin`` (10 ms by default), so a second in which fewer were sent (the
 start of a run, a chain waiting on its round trip) leaves slots the next requests may use, as the server allows.
 Consecutive requests stay ``spacing`` apart (half of ``1 / rate``), so a catch-up is not one burst: over a long
-run that comes to ``rate / (1 + margin)``, about 9.8/s.
+run that comes to ``rate / (1 + margin)``, about 9.9/s.
 
 The window is counted from the times requests really left, not from when they were allowed to go: the client
-calls ``sent(ticket)`` once the request is written to the socket (see ``customerio.transport``), and until then the
-time ``acquire()`` returned stands. A thread that gets the interpreter late (another one parsing a page) therefore
-moves its request's time with it, and no sliding second at the server holds more than ``rate`` requests as long
-as the server counts each request within ``margin`` of the moment it left.
+calls ``leaving(ticket)`` just before the request is written to the socket and ``left(ticket)`` once the write
+returned (see ``customerio.transport``); until then the time ``acquire()`` returned stands. A thread that gets the
+interpreter late (another one parsing a page) therefore moves its request's time with it, and a write that took
+long (the process throttled before the bytes went) counts from its end. No sliding second at the server holds
+more than ``rate`` requests as long as the server counts each request within ``margin`` of the moment it left.
 
 The margin adapts: a busy server (or network) that counts requests later than that earns a 429 (``pause()``), and
 each one widens the margin by ``WIDEN_STEP``, up to ``MAX_MARGIN``; every ``RELAX_AFTER`` requests without a 429
@@ -19,15 +20,16 @@ take a millisecond off it again, down to the configured margin. A quiet run keep
 where no 429 comes.
 
 Which request goes next: the one of the longest chain left. A cursor chain is sequential (each page names the
-next), so when one chain is much longer than the others, the run ends when it does; the caller says how many
-requests its chain has left (an estimate, kept up to date inside ``with chain_priority() as chain:`` by the thread
-that reads the chain; 0 when unknown), and a free slot goes to the
-waiting caller with the highest priority (the earliest among equals). The long chain then runs at the pace its
-round trips allow while the shorter ones fill the slots it leaves, instead of all sharing the slots equally until
-the long one is left alone at the end, one round trip per request.
+next), so when one chain is much longer than the others, the run ends when it does. The thread that reads a chain
+says how many requests it has left (an estimate kept up to date inside ``with chain_priority() as chain:``; 0 when
+unknown), and a free slot goes to the waiting caller with the highest priority (the earliest among equals). The
+long chain then runs at the pace its round trips allow while the shorter ones fill the slots it leaves, instead of
+all sharing the slots equally until the long one is left alone at the end, one round trip per request (measured:
+activities of 4 types, 128 of 311 requests in one type, went from 94% to 95% of the bound).
 
 Thread safety: the callers wait in line by priority; the first in line sleeps until its time, records it and
-wakes the others (a caller of higher priority arriving meanwhile becomes first and takes that slot). ``pause(seconds)`` lets no request start before now + seconds; the client calls it on a
+wakes the others (a caller of higher priority arriving meanwhile becomes first and takes that slot).
+``pause(seconds)`` lets no request start before now + seconds; the client calls it on a
 429 so every thread waits, not only the one that was rate limited (a sleeper woken after a pause waits again).
 ``cancel()`` ends the run's requests: every later ``acquire()`` raises ``Cancelled`` (datasets run side by side stop
 at their next request once one of them has failed).
@@ -45,6 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 DEFAULT_MARGIN = 0.010  # seconds; see `bench/run.py --pacing` for the 429 share of other margins
+SEND_GAP = 0.002  # seconds: a write that took longer may have waited before its bytes went (see left())
 MAX_MARGIN = 0.060  # seconds: the most 429s widen the margin to (a flat 9.5/s is 52 ms per 11 requests)
 WIDEN_STEP = 0.015  # seconds added to the margin by each 429 (each costs a paused second: keep them rare)
 RELAX_AFTER = 500  # requests without a 429 after which the margin narrows by RELAX_STEP
@@ -105,8 +108,9 @@ class RateLimiter:
         self._waiting: list[tuple[float, int]] = []  # heap of (-priority, arrival) of the callers waiting
         self._arrivals = itertools.count()
         self._cancelled = False
-        # The last _per_window requests: when each left (the time acquire() returned until sent() moves it).
-        self._sent: deque[float] = deque(maxlen=self._per_window)
+        # The last _per_window requests as [ticket, when it left] (the time acquire() returned, until the client
+        # says when it really went: leaving() and left()).
+        self._sent: deque[list[float]] = deque(maxlen=self._per_window)
         self._last = float("-inf")  # when the last request was allowed to go (spacing counts from there)
         self._not_before = float("-inf")
         self._pauses = 0
@@ -134,7 +138,7 @@ class RateLimiter:
         allowed = max(self._not_before, self._last + self.spacing)
         if len(self._sent) == self._per_window:
             # min, not the first: a request written late may have left after one acquired later.
-            allowed = max(allowed, min(self._sent) + self._span)
+            allowed = max(allowed, min(entry[1] for entry in self._sent) + self._span)
         return allowed
 
     def acquire(self, priority: float | None = None) -> float:
@@ -181,7 +185,7 @@ class RateLimiter:
         """Record the slot ``me`` (first in line) takes at ``now`` and wake the others (under _lock)."""
         heapq.heappop(self._waiting)
         self._handoff.notify_all()
-        self._sent.append(now)
+        self._sent.append([now, now])
         self._last = now
         self._acquisitions += 1
         self._calm += 1
@@ -190,20 +194,28 @@ class RateLimiter:
             self.margin = max(self.base_margin, self.margin - RELAX_STEP)
         return now
 
-    def sent(self, ticket: float) -> None:
-        """The request ``acquire()`` returned ``ticket`` for has now left: the window counts it from now."""
+    def leaving(self, ticket: float) -> None:
+        """The request ``acquire()`` returned ``ticket`` for is being written now: the window counts it from now."""
+        self._move(ticket, lambda recorded, now: max(recorded, now))
+
+    def left(self, ticket: float) -> None:
+        """Its write has returned. When that took more than SEND_GAP, the thread may have been held (the process
+        throttled, the interpreter busy) before the bytes went, not only after: count it from now, to be safe."""
+        self._move(ticket, lambda recorded, now: now if now - recorded > SEND_GAP else recorded)
+
+    def _move(self, ticket: float, moved: Callable[[float, float], float]) -> None:
         with self._lock:
             now = self._clock()
-            for index in range(len(self._sent) - 1, -1, -1):  # the newest first: it is nearly always the last
-                if self._sent[index] == ticket:
-                    self._sent[index] = max(ticket, now)
+            for entry in reversed(self._sent):  # the newest first: it is nearly always the last
+                if entry[0] == ticket:
+                    entry[1] = moved(entry[1], now)
                     return
 
     def spare(self) -> bool:
         """Did the last window hold fewer than half the requests the rate allows (a poll now costs nobody)?"""
         with self._lock:
             since = self._clock() - self.window
-            return sum(1 for sent in self._sent if sent > since) < self._per_window / 2
+            return sum(1 for _ticket, sent in self._sent if sent > since) < self._per_window / 2
 
     def cancel(self) -> None:
         """Send no more requests: every later (or sleeping) ``acquire()`` raises ``Cancelled``."""

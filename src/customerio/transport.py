@@ -8,8 +8,9 @@ it. The time is taken in ``send()`` just before the first bytes go (the connecti
 handshake is not counted as sending), while this thread holds the interpreter: taken after the write returns, it
 would be late by however long the thread then waits to run again.
 
-Usage: ``with on_send(callback): session.request(...)`` calls ``callback()`` once, as the request starts to leave
-(per thread; a request through any other adapter, or one that fails before it is sent, never calls it).
+Usage: ``with on_send(leaving, left): session.request(...)`` calls ``leaving()`` just before the request's first
+bytes are written and ``left()`` once that write returned (per thread; a request through any other adapter, or
+one that fails before it is sent, calls neither).
 """
 
 from __future__ import annotations
@@ -26,33 +27,36 @@ _pending = threading.local()  # .callback: what the current thread's request cal
 
 
 @contextmanager
-def on_send(callback: Callable[[], None]) -> Iterator[None]:
-    _pending.callback = callback
+def on_send(leaving: Callable[[], None], left: Callable[[], None]) -> Iterator[None]:
+    _pending.callbacks = (leaving, left)
     try:
         yield
     finally:
-        _pending.callback = None
+        _pending.callbacks = None
 
 
-def _leaving(connection: HTTPConnection) -> None:
-    callback = getattr(_pending, "callback", None)
-    if callback is not None:
-        if connection.sock is None:  # http.client would connect inside send(): connect first, then count
-            connection.connect()
-        _pending.callback = None  # once per request: its headers and body may take several sends
-        callback()
+def _send(connection: HTTPConnection, send: Callable[[object], None], data: object) -> None:
+    callbacks = getattr(_pending, "callbacks", None)
+    if callbacks is None:
+        send(data)
+        return
+    if connection.sock is None:  # http.client would connect inside send(): connect first, then count
+        connection.connect()
+    _pending.callbacks = None  # once per request: its headers and body may take several sends
+    leaving, left = callbacks
+    leaving()
+    send(data)
+    left()
 
 
 class _TimedHTTPConnection(HTTPConnection):
     def send(self, data) -> None:
-        _leaving(self)
-        super().send(data)
+        _send(self, super().send, data)
 
 
 class _TimedHTTPSConnection(HTTPSConnection):
     def send(self, data) -> None:
-        _leaving(self)
-        super().send(data)
+        _send(self, super().send, data)
 
 
 class _TimedHTTPConnectionPool(HTTPConnectionPool):
@@ -64,7 +68,7 @@ class _TimedHTTPSConnectionPool(HTTPSConnectionPool):
 
 
 class SendTimedAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections call the thread's ``on_send`` callback as a request starts to leave."""
+    """An HTTPAdapter whose connections call the thread's ``on_send`` callbacks around a request's first write."""
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)

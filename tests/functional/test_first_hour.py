@@ -70,8 +70,12 @@ def test_a_plain_run_says_each_total_once_in_order_without_library_noise(server,
     assert first.code == 0 and second.code == 0, first.stderr + second.stderr
     lines = log_lines(first)
     # The same work, the same lines (datasets run side by side, so lines of different datasets may interleave in
-    # another order; the plan lines come first, in registry order).
-    assert sorted(lines) == sorted(log_lines(second))
+    # another order; the plan lines come first, in registry order). A 429 now and then depends on the machine's
+    # load, not on the work: its retry line is left out of the comparison.
+    def steady(result) -> list[str]:
+        return sorted(line for line in log_lines(result) if " answered 429 " not in line)
+
+    assert steady(first) == steady(second)
     assert [line for line in lines if line.startswith('Plan: ')] == [
         line for line in log_lines(second) if line.startswith('Plan: ')]
     for noise in ("No action defined", "Loading state file", "State file not found"):

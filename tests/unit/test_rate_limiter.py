@@ -83,16 +83,30 @@ def test_idle_time_is_not_banked_beyond_one_window():
 
 
 def test_a_request_that_leaves_late_moves_its_place_in_the_window():
-    # The window counts from when a request really left (sent()), not from when it was allowed to go.
+    # The window counts from when a request really left (leaving()), not from when it was allowed to go.
     fake = FakeClock()
     limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
     first = limiter.acquire()
     fake.now += 0.03  # the thread ran 30 ms late before writing it
-    limiter.sent(first)
+    limiter.leaving(first)
+    fake.now += 0.001  # a quick write: it left when it started
+    limiter.left(first)
     times = [first, *sends(limiter, 10)]
     assert times[10] == pytest.approx(first + 0.03 + SPAN)
-    limiter.sent(12345.0)  # an unknown ticket (long gone from the window) changes nothing
+    limiter.leaving(12345.0)  # an unknown ticket (long gone from the window) changes nothing
     assert limiter.acquire() == pytest.approx(max(times[1] + SPAN, times[10] + SPACING))
+
+
+def test_a_write_that_took_long_counts_from_its_end():
+    # The thread may have been held before the bytes went (a throttled process): the end is the safe time.
+    fake = FakeClock()
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    first = limiter.acquire()
+    limiter.leaving(first)
+    fake.now += 0.025
+    limiter.left(first)
+    times = [first, *sends(limiter, 10)]
+    assert times[10] == pytest.approx(first + 0.025 + SPAN)
 
 
 def test_a_late_wake_up_is_recorded_late_and_the_window_counts_from_it():
