@@ -451,6 +451,8 @@ class _Walk:
         pages = _Until(source, self._ctx.budget, stoppable)
         try:
             first, messages = _next_page(pages)
+            if messages:
+                chain.walked(1, window.end, _created(messages[-1]), window.start)
             if first is not None and first.get("next") and window.split and _newest_first(messages):
                 parts = split(window, messages, self._ctx.max_workers)
                 if parts:
@@ -596,8 +598,8 @@ def _link_order(link_id: str) -> tuple:
 
 def _messages(pages: Iterator[dict], chain: ChainPriority | None = None,
               window: Window | None = None) -> Iterator[list]:
-    """The deliveries of each page; ``chain`` learns from each page how much of ``window`` is left to read."""
-    for read, page in enumerate(pages, start=1):
+    """The deliveries of each page after the first; ``chain`` learns from each how much of ``window`` is left."""
+    for read, page in enumerate(pages, start=2):
         messages = page.get("messages") or []
         if chain is not None and messages:
             chain.walked(read, window.end, _created(messages[-1]), window.start)  # newest first: the last is oldest
