@@ -17,7 +17,7 @@ from sandbox import RateLimiter as ServerWindow  # the sandbox's sliding-window 
 
 MARGIN = RateLimiter().margin  # the default: a few milliseconds
 SPAN = 1.0 + MARGIN  # what 11 consecutive requests span at least
-SPACING = 0.02  # the closest two consecutive requests come (a fifth of 1 / rate)
+SPACING = 0.05  # the closest two consecutive requests come (half of 1 / rate; a fifth in a crowd)
 
 
 class FakeClock:
@@ -68,6 +68,19 @@ def test_a_quiet_second_leaves_slots_the_next_requests_use_spaced_not_all_at_onc
     assert [b - a for a, b in itertools.pairwise(times[:10])] == pytest.approx([SPACING] * 9)
     assert times[10] == pytest.approx(times[0] + SPAN)
     assert times[20] == pytest.approx(times[10] + SPAN)
+
+
+def test_a_crowd_of_waiting_callers_is_let_through_closer_together():
+    # Many requests ready (a window just split into chains): free slots are caught up with at 20 ms, not 50 ms.
+    from customerio.rate_limiter import CROWD
+
+    fake = FakeClock()
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    first = limiter.acquire()
+    limiter._waiting.extend((0.0, n) for n in range(CROWD))  # callers waiting in line (a heap of equal ranks)
+    assert limiter._allowed() == pytest.approx(first + 0.02)
+    limiter._waiting.clear()
+    assert limiter._allowed() == pytest.approx(first + SPACING)
 
 
 def test_idle_time_is_not_banked_beyond_one_window():
