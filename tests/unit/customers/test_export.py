@@ -92,7 +92,7 @@ def test_export_is_checked_every_second_while_the_rate_is_idle_and_less_often_wh
     assert fake_time.sleeps == [2.0, 1.0, 1.0, 1.0, 1.0]  # nothing else sends: a check costs no other dataset anything
     fake_time.sleeps.clear()
     for _ in range(10):  # the other datasets use the whole rate
-        api.rate_limiter._sent.append(fake_time.now + 1e6)
+        api.rate_limiter._sent.append([fake_time.now + 1e6] * 2)  # [ticket, when it left]
     api.export_statuses = [{"id": 77, "status": "pending", "failed": False, "total": 0}] * 4 + [
         {"id": 77, "status": "done", "failed": False, "total": 3}]
     run(api, component, mode="export")
