@@ -153,7 +153,7 @@ class RateLimiter:
         return allowed
 
     def acquire(self, priority: float | None = None) -> float:
-        """Wait until a request may be sent; returns the time recorded for it (the ticket for ``sent()``).
+        """Wait until a request may be sent; returns the time recorded for it (the ticket for ``leaving()``).
 
         ``priority``: how many requests the caller's chain has left (by default its ``chain_priority``, else 0).
         A slot goes to the caller of highest priority waiting when it comes (the earliest among equals): only
