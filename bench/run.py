@@ -1040,31 +1040,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="with --targets: runs per row (the median is kept)")
     args = parser.parse_args(argv)
     if args.whole:
-        workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
-        try:
-            figures = [run_whole(workdir, args.quick)]
+        with tempfile.TemporaryDirectory(prefix="cio-bench-") as tmp:
+            figures = [run_whole(Path(tmp), args.quick)]
             if args.debug_mode:
-                figures.append(run_whole(workdir, args.quick, debug=True))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+                figures.append(run_whole(Path(tmp), args.quick, debug=True))
         if not args.quick and not args.no_write and not any(f["exit_code"] for f in figures):
             save_runs(**{("whole_debug" if f["debug"] else "whole"): f for f in figures})
         return 1 if any(f["exit_code"] for f in figures) else 0
     if args.targets:
-        workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
-        try:
-            rows = run_targets(workdir, args.repeat)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="cio-bench-") as tmp:
+            rows = run_targets(Path(tmp), args.repeat)
         if not args.no_write and not any(r["exit_code"] for r in rows):
             save_runs(targets=rows)
         return 1 if any(r["exit_code"] for r in rows) else 0
     if args.installments:
-        workdir = Path(tempfile.mkdtemp(prefix="cio-bench-"))
-        try:
-            figures = run_installments(workdir, args.quick)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="cio-bench-") as tmp:
+            figures = run_installments(Path(tmp), args.quick)
         if not args.quick and not args.no_write and not any(figures["exit_codes"]):
             save_runs(installments=figures)
         return 1 if any(figures["exit_codes"]) else 0

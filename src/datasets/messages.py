@@ -472,8 +472,8 @@ class _Walk:
                         return written
                     log.debug("messages: window %s is not served newest first; following its chain.", window.key)
                     messages = [*messages, *following]
-            written = write_pages(table, window.key, _chain([messages], _messages(pages, chain, window)), self._progress,
-                                  self._links)
+            pages_read = _chain([messages], _messages(pages, chain, window))
+            written = write_pages(table, window.key, pages_read, self._progress, self._links)
             if pages.cut:
                 self._leave(window, started=True)
         finally:
@@ -596,12 +596,11 @@ def _link_order(link_id: str) -> tuple:
     return (0, int(link_id), "") if link_id.isdigit() else (1, 0, link_id)
 
 
-def _messages(pages: Iterator[dict], chain: ChainPriority | None = None,
-              window: Window | None = None) -> Iterator[list]:
+def _messages(pages: Iterator[dict], chain: ChainPriority, window: Window) -> Iterator[list]:
     """The deliveries of each page after the first; ``chain`` learns from each how much of ``window`` is left."""
     for read, page in enumerate(pages, start=2):
         messages = page.get("messages") or []
-        if chain is not None and messages:
+        if messages:
             chain.walked(read, window.end, _created(messages[-1]), window.start)  # newest first: the last is oldest
         yield messages
 
